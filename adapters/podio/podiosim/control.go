@@ -57,6 +57,7 @@ func (s *Server) serveControl(w http.ResponseWriter, r *http.Request, escPath st
 	s.mu.Lock()
 	c.now = s.now()
 	rep := rt.h(c)
+	s.forgetDerived(r.Method)
 	s.mu.Unlock()
 	if rep.body == nil {
 		w.WriteHeader(rep.status)

@@ -278,7 +278,7 @@ var (
 // demoEpoch anchors every demo timestamp so the data does not depend on when it is built.
 var demoEpoch = time.Date(2023, 1, 2, 9, 0, 0, 0, time.UTC)
 
-// Demo builds the small hand-shaped demo dataset described in the shared contract: 2 organizations,
+// Demo builds the small hand-shaped demo dataset documented in README.md: 2 organizations,
 // 8 spaces and 60 people (admin@demo.example, member@demo.example, employees, externals, invitees).
 func Demo() *Dataset {
 	d := newDataset("demo")

@@ -2,7 +2,7 @@
 // gateway uses: OAuth (authorize page and token endpoint), users, organizations, org members,
 // spaces and space members, with Podio's error bodies, rate limits and trailing-slash routing.
 // It stands in for api.podio.com in tests, benchmarks and dev mode, so it follows
-// /work/shared/podio-api.md as closely as that document allows. It is deliberately independent of
+// podio-api.md (the project's verified reference, in shared/ beside the repository) as closely as that document allows. It is deliberately independent of
 // the Podio client (adapters/podio): both are separate readings of the same document.
 //
 // A *Server is an http.Handler. Mount it at the root or under a prefix with http.StripPrefix; it
@@ -79,6 +79,6 @@
 // # Control API
 //
 // /_sim/ serves JSON without authentication: routes, state, calls, faults, clock/advance, quota,
-// and out-of-band changes to people, spaces and orgs (see the shared contract). It is never
+// and out-of-band changes to people, spaces and orgs (README.md lists every endpoint). It is never
 // counted, faulted or rate limited.
 package podiosim

@@ -356,15 +356,19 @@ func (s *Server) getOrgMembers(c *call) reply {
 	}
 	query, _ := c.last("query")
 
-	type entry struct {
-		p   *person
-		m   *orgMember
-		key string // lower-cased name, computed once rather than per comparison
+	var guestCounts map[int64]int
+	if memberType == "guest" {
+		guestCounts = s.startedCountsByUser(o.id)
 	}
-	list := make([]entry, 0, len(o.members))
-	for _, m := range o.members {
-		p := s.ds.people[m.userID]
-		if p == nil || !matchesQuery(p, query) {
+	sorted := s.sortedOrgMembers(o, sortBy)
+	list := make([]orgEntry, 0, len(sorted))
+	for i := range sorted {
+		e := sorted[i]
+		if desc {
+			e = sorted[len(sorted)-1-i]
+		}
+		p, m := e.p, e.m
+		if !matchesQuery(p, query) {
 			continue
 		}
 		switch memberType {
@@ -385,27 +389,12 @@ func (s *Server) getOrgMembers(c *call) reply {
 				continue
 			}
 		case "guest": // externals with no workspace of their own: they only see shared items
-			if _, started := s.spaceCounts(o.id, p.userID); p.employee || m.invited || started > 0 {
+			if p.employee || m.invited || guestCounts[p.userID] > 0 {
 				continue
 			}
 		}
-		list = append(list, entry{p: p, m: m, key: strings.ToLower(p.name)})
+		list = append(list, e)
 	}
-	slices.SortFunc(list, func(a, b entry) int {
-		var r int
-		if sortBy == "last_seen_on" {
-			r = a.p.lastSeenOn.Compare(b.p.lastSeenOn)
-		} else {
-			r = cmp.Compare(a.key, b.key)
-		}
-		if r == 0 {
-			r = cmp.Compare(a.p.userID, b.p.userID)
-		}
-		if desc {
-			r = -r
-		}
-		return r
-	})
 	items := page(list, offset, limit)
 	out := make([]orgMemberItemOut, 0, len(items))
 	for _, e := range items {
@@ -417,6 +406,69 @@ func (s *Server) getOrgMembers(c *call) reply {
 		})
 	}
 	return okJSON(out)
+}
+
+// orgEntry is one org member in a sorted listing.
+type orgEntry struct {
+	p *person
+	m *orgMember
+}
+
+type orgOrderKey struct {
+	orgID  int64
+	sortBy string
+}
+
+// sortedOrgMembers returns the org's members in ascending sort_by order (ties by user id), so a
+// descending listing is the exact reverse. The order is cached until the next mutating request:
+// re-sorting a 20,000-person org on every page made a paged walk quadratic. Caller holds s.mu.
+func (s *Server) sortedOrgMembers(o *org, sortBy string) []orgEntry {
+	key := orgOrderKey{orgID: o.id, sortBy: sortBy}
+	if cached, ok := s.orgOrder[key]; ok {
+		return cached
+	}
+	type keyed struct {
+		orgEntry
+		name string // lower-cased once rather than per comparison
+	}
+	all := make([]keyed, 0, len(o.members))
+	for _, m := range o.members {
+		if p := s.ds.people[m.userID]; p != nil {
+			all = append(all, keyed{orgEntry{p: p, m: m}, strings.ToLower(p.name)})
+		}
+	}
+	slices.SortFunc(all, func(a, b keyed) int {
+		var r int
+		if sortBy == "last_seen_on" {
+			r = a.p.lastSeenOn.Compare(b.p.lastSeenOn)
+		} else {
+			r = cmp.Compare(a.name, b.name)
+		}
+		if r == 0 {
+			r = cmp.Compare(a.p.userID, b.p.userID)
+		}
+		return r
+	})
+	out := make([]orgEntry, len(all))
+	for i, k := range all {
+		out[i] = k.orgEntry
+	}
+	s.orgOrder[key] = out
+	return out
+}
+
+// startedCountsByUser counts each user's active space memberships in the org in one pass over its
+// spaces. Caller holds s.mu.
+func (s *Server) startedCountsByUser(orgID int64) map[int64]int {
+	counts := map[int64]int{}
+	for _, sp := range s.ds.orgSpaces(orgID) {
+		for uid, m := range sp.members {
+			if !m.invited {
+				counts[uid]++
+			}
+		}
+	}
+	return counts
 }
 
 func (s *Server) orgMemberJSON(o *org, p *person) orgMemberOut {

@@ -63,9 +63,6 @@ type Config struct {
 	EndMemberStatus int
 	// EndOrgMemberStatus is the success status of DELETE /org/{org_id}/member/{user_id}; 0 means 204.
 	EndOrgMemberStatus int
-
-	// Faults are installed at start-up; invalid ones are ignored (use AddFault to see the error).
-	Faults []Fault
 }
 
 // Route names, "METHOD /pattern" exactly as in podio-api.md. They key Calls, faults,
@@ -117,6 +114,9 @@ type Server struct {
 	quota   map[quotaKey]*quotaWindow
 	faults  []*faultState
 	calls   map[string]int
+	minted  int // tokens minted, to pace sweepLocked
+	// orgOrder caches sorted org member lists; any mutating request clears it (forgetMutations).
+	orgOrder map[orgOrderKey][]orgEntry
 }
 
 type accessToken struct {
@@ -188,15 +188,13 @@ func New(cfg Config) *Server {
 		codes:       map[string]*authCode{},
 		quota:       map[quotaKey]*quotaWindow{},
 		calls:       map[string]int{},
+		orgOrder:    map[orgOrderKey][]orgEntry{},
 	}
 	for _, r := range cfg.RateLimitedRoutes {
 		s.rateLimited[r] = true
 	}
 	s.routes = s.podioRoutes()
 	s.control = s.controlRoutes()
-	for _, f := range cfg.Faults {
-		_ = s.AddFault(f)
-	}
 	return s
 }
 
@@ -595,8 +593,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	c.now = s.now()
 	rep := s.dispatch(c)
+	s.forgetDerived(r.Method)
 	s.mu.Unlock()
 	s.write(w, r, rep)
+}
+
+// forgetDerived drops state derived from the dataset after a request that may have changed it:
+// every method but GET and HEAD. Caller holds s.mu.
+func (s *Server) forgetDerived(method string) {
+	if method != http.MethodGet && method != http.MethodHead {
+		clear(s.orgOrder)
+	}
 }
 
 // forcedRateLimitWait is the "Please wait N seconds" of a 420 forced by a fault, which has no
@@ -688,8 +695,35 @@ func (s *Server) authenticate(c *call) (*accessToken, reply, bool) {
 }
 
 // mintTokens issues an access token and a refresh token. Caller holds s.mu.
+// sweepEvery is how many mints pass between sweeps of dead credentials.
+const sweepEvery = 1024
+
+// sweepLocked forgets credentials that can no longer matter, so that a long-running simulator does
+// not grow without bound. Expired access tokens are kept for as long as a refresh token lives, so
+// that a client holding an old one still gets expired_token (not invalid_token) back. Caller holds s.mu.
+func (s *Server) sweepLocked(now time.Time) {
+	for k, t := range s.tokens {
+		if now.After(t.expires.Add(s.cfg.RefreshTokenTTL)) {
+			delete(s.tokens, k)
+		}
+	}
+	for k, g := range s.refresh {
+		if now.After(g.expires) {
+			delete(s.refresh, k)
+		}
+	}
+	for k, c := range s.codes {
+		if now.After(c.expires) {
+			delete(s.codes, k)
+		}
+	}
+}
+
 func (s *Server) mintTokens(refType string, refID int64, clientID string) (access, refresh string) {
 	now := s.now()
+	if s.minted++; s.minted%sweepEvery == 0 {
+		s.sweepLocked(now)
+	}
 	access, refresh = randomToken(), randomToken()
 	s.tokens[access] = &accessToken{refType: refType, refID: refID, clientID: clientID, expires: now.Add(s.cfg.AccessTokenTTL)}
 	s.refresh[refresh] = &refreshGrant{refType: refType, refID: refID, clientID: clientID, expires: now.Add(s.cfg.RefreshTokenTTL)}

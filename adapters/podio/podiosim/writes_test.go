@@ -291,3 +291,86 @@ func TestEndOrgMembership(t *testing.T) {
 		t.Error("the account must survive the end of its org membership")
 	}
 }
+
+// TestOrgMemberOrderFollowsChanges proves the sorted member listing reflects renames, removals and
+// new people at once: a stale order would make the simulator lie to a gateway mid-walk.
+func TestOrgMemberOrderFollowsChanges(t *testing.T) {
+	t.Parallel()
+	h := setup(t, podiosim.Config{})
+	tok := h.token(adminMail)
+	firstName := func(query string) (string, int) {
+		t.Helper()
+		r := h.do("GET", "/org/"+org1+"/member/?limit=100"+query, tok, nil)
+		if r.status != 200 {
+			t.Fatalf("list: %d %s", r.status, r.body)
+		}
+		items := r.arr(t)
+		if len(items) == 0 {
+			return "", 0
+		}
+		return items[0].(map[string]any)["profile"].(map[string]any)["name"].(string), len(items)
+	}
+	before, n := firstName("")
+	last, _ := firstName("&sort_desc=1")
+	if before == last {
+		t.Fatalf("ascending and descending start with the same member %q", before)
+	}
+
+	// Rename the alphabetically last member so that they sort first.
+	lastID := int64(0)
+	for _, item := range h.do("GET", "/org/"+org1+"/member/?limit=1&sort_desc=1", tok, nil).arr(t) {
+		lastID = int64(item.(map[string]any)["user"].(map[string]any)["user_id"].(float64))
+	}
+	if r := h.do("PATCH", fmt.Sprintf("/_sim/people/%d", lastID), "", map[string]any{"name": "Aaaron Aardvark"}); r.status != 200 {
+		t.Fatalf("rename: %d %s", r.status, r.body)
+	}
+	if got, _ := firstName(""); got != "Aaaron Aardvark" {
+		t.Errorf("first member after rename = %q, want the renamed person", got)
+	}
+
+	// A new person shows up, and a deleted one disappears.
+	r := h.do("POST", "/_sim/people", "", map[string]any{"name": "Aaaa New", "mail": "new@demo.example", "org_id": 3001, "employee": true, "org_role": "regular"})
+	if r.status != 201 {
+		t.Fatalf("add person: %d %s", r.status, r.body)
+	}
+	if got, m := firstName(""); got != "Aaaa New" || m != n+1 {
+		t.Errorf("after adding: first = %q, count = %d; want Aaaa New, %d", got, m, n+1)
+	}
+	newID := int64(r.obj(t)["user_id"].(float64))
+	if r := h.do("DELETE", fmt.Sprintf("/_sim/people/%d", newID), "", nil); r.status != 204 {
+		t.Fatalf("delete person: %d", r.status)
+	}
+	if got, m := firstName(""); got != "Aaaron Aardvark" || m != n {
+		t.Errorf("after deleting: first = %q, count = %d; want Aaaron Aardvark, %d", got, m, n)
+	}
+}
+
+// TestLastOrgAdminCannotBeRemoved: ending the membership of an organization's only admin would
+// leave it unmanageable, so it is refused with 403 while removing a non-last admin works.
+func TestLastOrgAdminCannotBeRemoved(t *testing.T) {
+	t.Parallel()
+	h := setup(t, podiosim.Config{})
+	x := num(ctl(t, h, "POST", "/_sim/people", map[string]any{"name": "Xena Admin", "mail": "xena@demo.example", "org_id": 3002, "employee": true, "org_role": "admin"}, 201).obj(t)["user_id"])
+	xena := h.token("xena@demo.example")
+	// Leave exactly two admins, admin@ and Xena, whatever else the dataset holds.
+	for _, o := range ctl(t, h, "GET", "/_sim/state", nil, 200).obj(t)["orgs"].([]any) {
+		if num(o.(map[string]any)["org_id"]) != 3002 {
+			continue
+		}
+		for _, m := range o.(map[string]any)["members"].([]any) {
+			uid := num(m.(map[string]any)["user_id"])
+			if m.(map[string]any)["role"] == "admin" && uid != adminUserID && uid != x {
+				ctl(t, h, "PUT", fmt.Sprintf("/_sim/orgs/3002/members/%d", uid), map[string]any{"role": "regular"}, 204)
+			}
+		}
+	}
+	// Two admins: removing admin@ is allowed and leaves Xena as the only one.
+	if r := h.do("DELETE", fmt.Sprintf("/org/%s/member/%d", org2, adminUserID), xena, nil); r.status != 204 {
+		t.Fatalf("removing a non-last admin: %d %s", r.status, r.body)
+	}
+	r := h.do("DELETE", fmt.Sprintf("/org/%s/member/%d", org2, x), xena, nil)
+	checkPodioError(t, r, 403, "forbidden")
+	if got := h.do("GET", fmt.Sprintf("/org/%s/member/%d", org2, x), xena, nil); got.status != 200 || got.obj(t)["role"] != "admin" {
+		t.Errorf("the last admin's membership changed after a refused removal: %d %s", got.status, got.body)
+	}
+}
