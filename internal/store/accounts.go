@@ -1,0 +1,528 @@
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/dirgate/dirgate/unified"
+)
+
+// Account statuses.
+const (
+	StatusActive      = "active"
+	StatusNeedsReauth = "needs_reauth"
+	StatusRevoked     = "revoked"
+)
+
+// Account is an integrated account: one tenant's link to one Podio identity. It never holds the
+// tokens themselves; see Credentials.
+type Account struct {
+	ID, Tenant string
+	// Status is StatusActive, StatusNeedsReauth or StatusRevoked.
+	Status string
+	// Provider is "podio".
+	Provider string
+	// GrantType is "authorization_code", "password" or "app".
+	GrantType string
+	// PodioUserID is the token's ref id: the user id, or the app id for app grants.
+	PodioUserID          int64
+	Name, Email          string
+	CreatedAt, UpdatedAt time.Time
+	// LastRefreshedAt is when the access token was last refreshed; zero if never.
+	LastRefreshedAt time.Time
+	// AccessExpiry is when the current access token expires; zero if unknown.
+	AccessExpiry time.Time
+	// Version is the credential version, incremented by every credential write; SaveCredentials
+	// compares it.
+	Version int64
+}
+
+// Credentials are an account's OAuth tokens in plaintext. They exist only in memory; Redis holds
+// them sealed. String hides the tokens.
+type Credentials struct {
+	AccessToken, RefreshToken string
+	// Expiry is when AccessToken expires; zero if unknown.
+	Expiry time.Time
+	Scope  string
+}
+
+// String describes the credentials without the tokens.
+func (c Credentials) String() string {
+	return fmt.Sprintf("store.Credentials{access=%s refresh=%s expiry=%s scope=%q}",
+		redacted(c.AccessToken), redacted(c.RefreshToken), c.Expiry.Format(time.RFC3339), c.Scope)
+}
+
+// GoString is String, so that %#v does not print the tokens either.
+func (c Credentials) GoString() string { return c.String() }
+
+func redacted(s string) string {
+	if s == "" {
+		return "<empty>"
+	}
+	return "<redacted>"
+}
+
+// Record hash fields.
+const (
+	fTenant        = "tenant"
+	fStatus        = "status"
+	fProvider      = "provider"
+	fGrantType     = "grant_type"
+	fPodioUserID   = "podio_user_id"
+	fName          = "name"
+	fEmail         = "email"
+	fCreatedAt     = "created_at"
+	fUpdatedAt     = "updated_at"
+	fLastRefreshed = "last_refreshed_at"
+	fAccessExpiry  = "access_expiry"
+	fVersion       = "version"
+	fScope         = "scope"
+	fAccessToken   = "access_token"
+	fRefreshToken  = "refresh_token"
+)
+
+var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// NewAccountID returns a new random account id: "ia_" and 26 lowercase base32 characters
+// (128 random bits).
+func NewAccountID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+).
+	return "ia_" + strings.ToLower(idEncoding.EncodeToString(b[:]))
+}
+
+// validID accepts ids that are safe inside a key and its hash tag: 1-64 of [A-Za-z0-9_-].
+func validID(id string) bool {
+	if id == "" || len(id) > 64 {
+		return false
+	}
+	for _, c := range []byte(id) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// validTenant mirrors tenantauth.ValidTenantID: 1-128 of [A-Za-z0-9._:@-].
+func validTenant(t string) bool {
+	if t == "" || len(t) > 128 {
+		return false
+	}
+	for _, c := range []byte(t) {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("._:@-", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+func validStatus(s string) bool {
+	return s == StatusActive || s == StatusNeedsReauth || s == StatusRevoked
+}
+
+// aad binds a sealed field to its tenant, account and field name.
+func aad(tenant, id, field string) []byte {
+	return []byte("dirgate/v1|" + tenant + "|" + id + "|" + field)
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339Nano)
+}
+
+func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	return time.Parse(time.RFC3339Nano, s)
+}
+
+// sealCredentials returns the hash fields holding c, sealed with the active key.
+func (s *Store) sealCredentials(tenant, id string, c Credentials) ([]any, error) {
+	at, err := s.ring.Seal([]byte(c.AccessToken), aad(tenant, id, fAccessToken))
+	if err != nil {
+		return nil, fmt.Errorf("store: sealing credentials: %w", err)
+	}
+	rt, err := s.ring.Seal([]byte(c.RefreshToken), aad(tenant, id, fRefreshToken))
+	if err != nil {
+		return nil, fmt.Errorf("store: sealing credentials: %w", err)
+	}
+	return []any{fAccessToken, at, fRefreshToken, rt, fAccessExpiry, formatTime(c.Expiry), fScope, c.Scope}, nil
+}
+
+// decodeAccount reads the non-secret fields of a record hash.
+func decodeAccount(id string, h map[string]string) (Account, error) {
+	a := Account{
+		ID:        id,
+		Tenant:    h[fTenant],
+		Status:    h[fStatus],
+		Provider:  h[fProvider],
+		GrantType: h[fGrantType],
+		Name:      h[fName],
+		Email:     h[fEmail],
+	}
+	var err error
+	bad := func(field string, e error) error {
+		return fmt.Errorf("store: account %q: corrupt field %s: %w", id, field, e)
+	}
+	if v := h[fPodioUserID]; v != "" {
+		if a.PodioUserID, err = strconv.ParseInt(v, 10, 64); err != nil {
+			return Account{}, bad(fPodioUserID, err)
+		}
+	}
+	if a.Version, err = strconv.ParseInt(h[fVersion], 10, 64); err != nil {
+		return Account{}, bad(fVersion, err)
+	}
+	for _, f := range []struct {
+		name string
+		dst  *time.Time
+	}{{fCreatedAt, &a.CreatedAt}, {fUpdatedAt, &a.UpdatedAt}, {fLastRefreshed, &a.LastRefreshedAt}, {fAccessExpiry, &a.AccessExpiry}} {
+		if *f.dst, err = parseTime(h[f.name]); err != nil {
+			return Account{}, bad(f.name, err)
+		}
+	}
+	return a, nil
+}
+
+// createScript writes a new record unless the key exists. KEYS[1] = record; ARGV = field/value pairs.
+var createScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+`)
+
+// updateScript is the one write path for existing records: it checks the tenant, optionally the
+// version (compare-and-set), writes the given fields, optionally bumps the version, and returns
+// the whole record. KEYS[1] = record; ARGV[1] = tenant, ARGV[2] = expected version or "",
+// ARGV[3] = "1" to bump the version, ARGV[4..] = field/value pairs.
+var updateScript = redis.NewScript(`
+local t = redis.call('HGET', KEYS[1], 'tenant')
+if not t or t ~= ARGV[1] then return {'notfound'} end
+local v = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+if ARGV[2] ~= '' and v ~= tonumber(ARGV[2]) then return {'conflict'} end
+local args = {}
+for i = 4, #ARGV do args[#args + 1] = ARGV[i] end
+if ARGV[3] == '1' then
+  args[#args + 1] = 'version'
+  args[#args + 1] = tostring(v + 1)
+end
+if #args > 0 then redis.call('HSET', KEYS[1], unpack(args)) end
+local r = redis.call('HGETALL', KEYS[1])
+table.insert(r, 1, 'ok')
+return r
+`)
+
+// update runs updateScript. expectVersion < 0 means no version check.
+func (s *Store) update(ctx context.Context, tenant, id string, expectVersion int64, bump bool, fields []any) (Account, map[string]string, error) {
+	if !validTenant(tenant) || !validID(id) {
+		return Account{}, nil, notFound(id)
+	}
+	args := make([]any, 0, 3+len(fields))
+	ev := ""
+	if expectVersion >= 0 {
+		ev = strconv.FormatInt(expectVersion, 10)
+	}
+	b := "0"
+	if bump {
+		b = "1"
+	}
+	args = append(args, tenant, ev, b)
+	args = append(args, fields...)
+	res, err := updateScript.Run(ctx, s.rdb, []string{s.recKey(id)}, args...).StringSlice()
+	if err != nil {
+		return Account{}, nil, fmt.Errorf("store: account %q: write: %w", id, err)
+	}
+	if len(res) == 0 {
+		return Account{}, nil, fmt.Errorf("store: account %q: write: empty script reply", id)
+	}
+	switch res[0] {
+	case "ok":
+	case "notfound":
+		return Account{}, nil, notFound(id)
+	case "conflict":
+		return Account{}, nil, fmt.Errorf("store: account %q: credentials changed since version %d: %w", id, expectVersion, unified.ErrConflict)
+	default:
+		return Account{}, nil, fmt.Errorf("store: account %q: write: unexpected script reply", id)
+	}
+	h := make(map[string]string, (len(res)-1)/2)
+	for i := 1; i+1 < len(res); i += 2 {
+		h[res[i]] = res[i+1]
+	}
+	a, err := decodeAccount(id, h)
+	return a, h, err
+}
+
+// CreateAccount stores a new account with its credentials. An empty a.ID gets NewAccountID();
+// Status defaults to active and Provider to "podio". Version is set to 1 and CreatedAt/UpdatedAt to
+// now. An existing id is unified.ErrConflict.
+func (s *Store) CreateAccount(ctx context.Context, a Account, c Credentials) (Account, error) {
+	if a.ID == "" {
+		a.ID = NewAccountID()
+	}
+	if !validID(a.ID) {
+		return Account{}, fmt.Errorf("store: account id must be 1-64 of A-Z a-z 0-9 _ -: %w", unified.ErrInvalidInput)
+	}
+	if !validTenant(a.Tenant) {
+		return Account{}, fmt.Errorf("store: invalid tenant id: %w", unified.ErrInvalidInput)
+	}
+	if a.Status == "" {
+		a.Status = StatusActive
+	}
+	if !validStatus(a.Status) {
+		return Account{}, fmt.Errorf("store: invalid status %q: %w", a.Status, unified.ErrInvalidInput)
+	}
+	if a.Provider == "" {
+		a.Provider = "podio"
+	}
+	if c.AccessToken == "" {
+		return Account{}, fmt.Errorf("store: credentials have no access token: %w", unified.ErrInvalidInput)
+	}
+	now := s.now().UTC()
+	a.CreatedAt, a.UpdatedAt = now, now
+	a.Version = 1
+	a.AccessExpiry = c.Expiry
+	sealed, err := s.sealCredentials(a.Tenant, a.ID, c)
+	if err != nil {
+		return Account{}, err
+	}
+	fields := append([]any{
+		fTenant, a.Tenant,
+		fStatus, a.Status,
+		fProvider, a.Provider,
+		fGrantType, a.GrantType,
+		fPodioUserID, strconv.FormatInt(a.PodioUserID, 10),
+		fName, a.Name,
+		fEmail, a.Email,
+		fCreatedAt, formatTime(a.CreatedAt),
+		fUpdatedAt, formatTime(a.UpdatedAt),
+		fLastRefreshed, formatTime(a.LastRefreshedAt),
+		fVersion, "1",
+	}, sealed...)
+	created, err := createScript.Run(ctx, s.rdb, []string{s.recKey(a.ID)}, fields...).Int()
+	if err != nil {
+		return Account{}, fmt.Errorf("store: create account: %w", err)
+	}
+	if created == 0 {
+		return Account{}, fmt.Errorf("store: account %q already exists: %w", a.ID, unified.ErrConflict)
+	}
+	// The index is a separate key (another Cluster slot), written after the record; readers skip
+	// index entries without a record, so a crash in between leaves nothing visible half-made.
+	if err := s.rdb.SAdd(ctx, s.tenantKey(a.Tenant), a.ID).Err(); err != nil {
+		_ = s.rdb.Del(context.WithoutCancel(ctx), s.recKey(a.ID)).Err()
+		return Account{}, fmt.Errorf("store: create account: index: %w", err)
+	}
+	return a, nil
+}
+
+// load reads a record and checks its tenant.
+func (s *Store) load(ctx context.Context, tenant, id string) (Account, map[string]string, error) {
+	if !validTenant(tenant) || !validID(id) {
+		return Account{}, nil, notFound(id)
+	}
+	h, err := s.rdb.HGetAll(ctx, s.recKey(id)).Result()
+	if err != nil {
+		return Account{}, nil, fmt.Errorf("store: account %q: read: %w", id, err)
+	}
+	if len(h) == 0 || h[fTenant] != tenant {
+		return Account{}, nil, notFound(id)
+	}
+	a, err := decodeAccount(id, h)
+	return a, h, err
+}
+
+// GetAccount returns the tenant's account id.
+func (s *Store) GetAccount(ctx context.Context, tenant, id string) (Account, error) {
+	a, _, err := s.load(ctx, tenant, id)
+	return a, err
+}
+
+// ListAccounts returns the tenant's accounts sorted by CreatedAt, then ID.
+func (s *Store) ListAccounts(ctx context.Context, tenant string) ([]Account, error) {
+	if !validTenant(tenant) {
+		return nil, nil
+	}
+	ids, err := s.rdb.SMembers(ctx, s.tenantKey(tenant)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("store: list accounts: %w", err)
+	}
+	cmds := make([]*redis.MapStringStringCmd, 0, len(ids))
+	pipe := s.rdb.Pipeline()
+	var valid []string
+	for _, id := range ids {
+		if !validID(id) {
+			continue
+		}
+		valid = append(valid, id)
+		cmds = append(cmds, pipe.HGetAll(ctx, s.recKey(id)))
+	}
+	if len(cmds) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, fmt.Errorf("store: list accounts: %w", err)
+		}
+	}
+	out := make([]Account, 0, len(cmds))
+	for i, cmd := range cmds {
+		h := cmd.Val()
+		if len(h) == 0 || h[fTenant] != tenant {
+			continue // deleted meanwhile, or a stale index entry
+		}
+		a, err := decodeAccount(valid[i], h)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	slices.SortFunc(out, func(x, y Account) int {
+		if c := x.CreatedAt.Compare(y.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(x.ID, y.ID)
+	})
+	return out, nil
+}
+
+// DeleteAccount removes the account's record (and with it the credentials), every other key of
+// the account (lock, cache entries) and its tenant index entry.
+func (s *Store) DeleteAccount(ctx context.Context, tenant, id string) error {
+	if _, _, err := s.load(ctx, tenant, id); err != nil {
+		return err
+	}
+	// The record goes first: once it is gone the account is gone for every reader.
+	if err := s.rdb.Del(ctx, s.recKey(id)).Err(); err != nil {
+		return fmt.Errorf("store: delete account %q: %w", id, err)
+	}
+	var keys []string
+	if err := s.scan(ctx, s.accountKeyPattern(id), func(k string) error {
+		keys = append(keys, k)
+		return nil
+	}); err != nil {
+		return fmt.Errorf("store: delete account %q: scan: %w", id, err)
+	}
+	// All keys of the account share its hash tag, so one DEL is fine on Cluster too.
+	for chunk := range slices.Chunk(keys, 500) {
+		if err := s.rdb.Del(ctx, chunk...).Err(); err != nil {
+			return fmt.Errorf("store: delete account %q: %w", id, err)
+		}
+	}
+	if err := s.rdb.SRem(ctx, s.tenantKey(tenant), id).Err(); err != nil {
+		return fmt.Errorf("store: delete account %q: index: %w", id, err)
+	}
+	return nil
+}
+
+// LoadCredentials returns the account and its decrypted credentials.
+func (s *Store) LoadCredentials(ctx context.Context, tenant, id string) (Account, Credentials, error) {
+	a, h, err := s.load(ctx, tenant, id)
+	if err != nil {
+		return Account{}, Credentials{}, err
+	}
+	c, _, err := s.openCredentials(tenant, id, h)
+	if err != nil {
+		return Account{}, Credentials{}, err
+	}
+	return a, c, nil
+}
+
+// openCredentials decrypts the sealed fields of a record; stale reports that at least one was
+// sealed under a key other than the active one.
+func (s *Store) openCredentials(tenant, id string, h map[string]string) (Credentials, bool, error) {
+	at, stale1, err := s.ring.Open(h[fAccessToken], aad(tenant, id, fAccessToken))
+	if err != nil {
+		return Credentials{}, false, fmt.Errorf("store: account %q: access token: %w", id, err)
+	}
+	rt, stale2, err := s.ring.Open(h[fRefreshToken], aad(tenant, id, fRefreshToken))
+	if err != nil {
+		return Credentials{}, false, fmt.Errorf("store: account %q: refresh token: %w", id, err)
+	}
+	exp, err := parseTime(h[fAccessExpiry])
+	if err != nil {
+		return Credentials{}, false, fmt.Errorf("store: account %q: corrupt field %s: %w", id, fAccessExpiry, err)
+	}
+	return Credentials{AccessToken: string(at), RefreshToken: string(rt), Expiry: exp, Scope: h[fScope]}, stale1 || stale2, nil
+}
+
+// SaveCredentials replaces the credentials if the stored Version still equals expectVersion
+// (else an error wrapping unified.ErrConflict, and nothing is written). Both tokens are sealed
+// with the active key; the version is incremented, the status becomes active, and
+// LastRefreshedAt is set to now when refreshed is true. The write is one Lua script, so it is
+// never partial.
+func (s *Store) SaveCredentials(ctx context.Context, tenant, id string, expectVersion int64, c Credentials, refreshed bool) (Account, error) {
+	if expectVersion < 0 {
+		return Account{}, fmt.Errorf("store: negative version: %w", unified.ErrInvalidInput)
+	}
+	if c.AccessToken == "" {
+		return Account{}, fmt.Errorf("store: credentials have no access token: %w", unified.ErrInvalidInput)
+	}
+	sealed, err := s.sealCredentials(tenant, id, c)
+	if err != nil {
+		return Account{}, err
+	}
+	now := formatTime(s.now())
+	fields := append(sealed, fStatus, StatusActive, fUpdatedAt, now)
+	if refreshed {
+		fields = append(fields, fLastRefreshed, now)
+	}
+	a, _, err := s.update(ctx, tenant, id, expectVersion, true, fields)
+	return a, err
+}
+
+// Reauthorize replaces the credentials unconditionally after a successful re-link, updates the
+// identity fields, makes the account active and increments its version.
+func (s *Store) Reauthorize(ctx context.Context, tenant, id string, c Credentials, name, email string, podioUserID int64) (Account, error) {
+	if c.AccessToken == "" {
+		return Account{}, fmt.Errorf("store: credentials have no access token: %w", unified.ErrInvalidInput)
+	}
+	sealed, err := s.sealCredentials(tenant, id, c)
+	if err != nil {
+		return Account{}, err
+	}
+	fields := append(sealed,
+		fStatus, StatusActive,
+		fName, name,
+		fEmail, email,
+		fPodioUserID, strconv.FormatInt(podioUserID, 10),
+		fUpdatedAt, formatTime(s.now()),
+	)
+	a, _, err := s.update(ctx, tenant, id, -1, true, fields)
+	return a, err
+}
+
+// SetStatus sets the account's status (active, needs_reauth or revoked). It does not change the
+// credentials or their version.
+func (s *Store) SetStatus(ctx context.Context, tenant, id, status string) (Account, error) {
+	return s.setStatus(ctx, tenant, id, status, -1)
+}
+
+// SetStatusIfVersion is SetStatus guarded by the credential version: when the stored Version is no
+// longer expectVersion (the credentials were replaced meanwhile, for example by a re-link) it
+// writes nothing and returns an error wrapping unified.ErrConflict. The refresh path uses it to
+// mark an account needs_reauth without undoing a concurrent Reauthorize.
+func (s *Store) SetStatusIfVersion(ctx context.Context, tenant, id, status string, expectVersion int64) (Account, error) {
+	if expectVersion < 0 {
+		return Account{}, fmt.Errorf("store: negative version: %w", unified.ErrInvalidInput)
+	}
+	return s.setStatus(ctx, tenant, id, status, expectVersion)
+}
+
+func (s *Store) setStatus(ctx context.Context, tenant, id, status string, expectVersion int64) (Account, error) {
+	if !validStatus(status) {
+		return Account{}, fmt.Errorf("store: invalid status %q: %w", status, unified.ErrInvalidInput)
+	}
+	a, _, err := s.update(ctx, tenant, id, expectVersion, false, []any{fStatus, status, fUpdatedAt, formatTime(s.now())})
+	return a, err
+}
+
+// ErrLockHeld is returned by ObtainRefreshLock when another holder has the lock.
+var ErrLockHeld = errors.New("store: lock held by another holder")

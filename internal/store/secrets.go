@@ -1,0 +1,115 @@
+package store
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/dirgate/dirgate/unified"
+)
+
+// LinkToken is a pending account link: what a single-use link token stands for.
+type LinkToken struct {
+	Tenant      string    `json:"tenant"`
+	RedirectURI string    `json:"redirect_uri"`
+	AccountID   string    `json:"account_id,omitempty"` // set when re-linking an existing account
+	ExpiresAt   time.Time `json:"expires_at"`
+}
+
+// OAuthState is what the OAuth state parameter of an authorization redirect stands for.
+type OAuthState struct {
+	LinkToken           LinkToken `json:"link_token"`
+	RedirectURIForPodio string    `json:"redirect_uri_for_podio"`
+}
+
+// secretKey names a single-use secret by its SHA-256, so Redis never holds the secret itself.
+func (s *Store) secretKey(kind, secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return s.prefix + kind + ":" + hex.EncodeToString(sum[:])
+}
+
+// PutLinkToken stores lt under token until lt.ExpiresAt (Redis TTL = ExpiresAt - now). A token
+// already expired is unified.ErrInvalidInput.
+func (s *Store) PutLinkToken(ctx context.Context, token string, lt LinkToken) error {
+	if token == "" {
+		return fmt.Errorf("store: empty link token: %w", unified.ErrInvalidInput)
+	}
+	ttl := lt.ExpiresAt.Sub(s.now())
+	if ttl <= 0 {
+		return fmt.Errorf("store: link token already expired: %w", unified.ErrInvalidInput)
+	}
+	return s.putSecret(ctx, "link", token, lt, ttl)
+}
+
+// TakeLinkToken returns and deletes what token stands for (GETDEL: a token works once). A missing,
+// used or expired token is unified.ErrNotFound.
+func (s *Store) TakeLinkToken(ctx context.Context, token string) (LinkToken, error) {
+	var lt LinkToken
+	if err := s.takeSecret(ctx, "link", token, &lt); err != nil {
+		return LinkToken{}, err
+	}
+	// Redis expiry has millisecond resolution and follows the server clock; the record's own
+	// deadline is checked against ours too.
+	if !s.now().Before(lt.ExpiresAt) {
+		return LinkToken{}, fmt.Errorf("store: link token expired: %w", unified.ErrNotFound)
+	}
+	return lt, nil
+}
+
+// PutState stores st under state for ttl.
+func (s *Store) PutState(ctx context.Context, state string, st OAuthState, ttl time.Duration) error {
+	if state == "" {
+		return fmt.Errorf("store: empty OAuth state: %w", unified.ErrInvalidInput)
+	}
+	if ttl <= 0 {
+		return fmt.Errorf("store: OAuth state TTL must be positive: %w", unified.ErrInvalidInput)
+	}
+	return s.putSecret(ctx, "state", state, st, ttl)
+}
+
+// TakeState returns and deletes what state stands for (single use). A missing, used or expired
+// state is unified.ErrNotFound.
+func (s *Store) TakeState(ctx context.Context, state string) (OAuthState, error) {
+	var st OAuthState
+	if err := s.takeSecret(ctx, "state", state, &st); err != nil {
+		return OAuthState{}, err
+	}
+	return st, nil
+}
+
+func (s *Store) putSecret(ctx context.Context, kind, secret string, v any, ttl time.Duration) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("store: encode %s: %w", kind, err)
+	}
+	if ttl < time.Millisecond {
+		ttl = time.Millisecond
+	}
+	if err := s.rdb.Set(ctx, s.secretKey(kind, secret), b, ttl).Err(); err != nil {
+		return fmt.Errorf("store: put %s: %w", kind, err)
+	}
+	return nil
+}
+
+func (s *Store) takeSecret(ctx context.Context, kind, secret string, v any) error {
+	if secret == "" {
+		return fmt.Errorf("store: %s: %w", kind, unified.ErrNotFound)
+	}
+	b, err := s.rdb.GetDel(ctx, s.secretKey(kind, secret)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return fmt.Errorf("store: %s: %w", kind, unified.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("store: take %s: %w", kind, err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("store: decode %s: %w", kind, err)
+	}
+	return nil
+}
