@@ -1,0 +1,325 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+
+	"github.com/dirgate/dirgate/internal/crypt"
+)
+
+// Config is dirgate's whole configuration. Each field's env tag names its variable, envDefault
+// gives the default, doc documents it, and secret marks values that Redacted hides ("true": the
+// whole value; "url": the password inside a URL).
+type Config struct {
+	Addr               string        `env:"DIRGATE_ADDR" envDefault:":8080" doc:"listen address (host:port) of the gateway"`
+	PublicURL          string        `env:"DIRGATE_PUBLIC_URL" doc:"external base URL of the gateway, used for link URLs and the OAuth redirect; https unless the host is localhost (required by serve)"`
+	RedisURL           string        `env:"DIRGATE_REDIS_URL" envDefault:"redis://127.0.0.1:6379/0" secret:"url" doc:"Redis URL (redis:// or rediss://) of a standalone server"`
+	RedisAddrs         []string      `env:"DIRGATE_REDIS_ADDRS" doc:"comma-separated Sentinel (with DIRGATE_REDIS_MASTER_NAME) or Cluster seed addresses; overrides DIRGATE_REDIS_URL"`
+	RedisMasterName    string        `env:"DIRGATE_REDIS_MASTER_NAME" doc:"Sentinel master name (with DIRGATE_REDIS_ADDRS)"`
+	RedisUsername      string        `env:"DIRGATE_REDIS_USERNAME" doc:"Redis ACL user name (with DIRGATE_REDIS_ADDRS)"`
+	RedisPassword      string        `env:"DIRGATE_REDIS_PASSWORD" secret:"true" doc:"Redis password (with DIRGATE_REDIS_ADDRS)"`
+	RedisPrefix        string        `env:"DIRGATE_REDIS_PREFIX" envDefault:"dirgate:" doc:"prefix of every Redis key dirgate writes"`
+	JWTSecret          string        `env:"DIRGATE_JWT_HS256_SECRET" secret:"true" doc:"HS256 secret (at least 32 bytes) for tenant JWTs; set this or DIRGATE_JWT_PUBLIC_KEYS_FILE"`
+	JWTPublicKeys      string        `env:"DIRGATE_JWT_PUBLIC_KEYS_FILE" doc:"PEM file of RS256/ES256/EdDSA public keys for tenant JWTs; set this or DIRGATE_JWT_HS256_SECRET"`
+	JWTIssuer          string        `env:"DIRGATE_JWT_ISSUER" doc:"required iss of tenant JWTs (checked when set)"`
+	JWTAudience        string        `env:"DIRGATE_JWT_AUDIENCE" doc:"required aud of tenant JWTs (checked when set)"`
+	EncryptionKeys     string        `env:"DIRGATE_ENCRYPTION_KEYS" secret:"true" doc:"credential encryption keys \"kid:base64(32 bytes),...\"; the first encrypts, all decrypt (required by serve)"`
+	PodioClientID      string        `env:"DIRGATE_PODIO_CLIENT_ID" doc:"Podio OAuth client id (required by serve)"`
+	PodioClientSecret  string        `env:"DIRGATE_PODIO_CLIENT_SECRET" secret:"true" doc:"Podio OAuth client secret (required by serve)"`
+	PodioAPIURL        string        `env:"DIRGATE_PODIO_API_URL" envDefault:"https://api.podio.com/" doc:"base URL of the Podio API"`
+	PodioAuthURL       string        `env:"DIRGATE_PODIO_AUTH_URL" envDefault:"https://podio.com/" doc:"base URL of Podio's OAuth authorization pages"`
+	AllowPasswordGrant bool          `env:"DIRGATE_ALLOW_PASSWORD_GRANT" envDefault:"false" doc:"allow linking accounts with a Podio username and password"`
+	RefreshMargin      time.Duration `env:"DIRGATE_REFRESH_MARGIN" envDefault:"15m" doc:"refresh a Podio access token when less than this remains"`
+	LinkTokenTTL       time.Duration `env:"DIRGATE_LINK_TOKEN_TTL" envDefault:"10m" doc:"lifetime of a link token (at most 10m)"`
+	RequestTimeout     time.Duration `env:"DIRGATE_REQUEST_TIMEOUT" envDefault:"30s" doc:"upper bound on the handling of one API request"`
+	PodioTimeout       time.Duration `env:"DIRGATE_PODIO_TIMEOUT" envDefault:"15s" doc:"timeout of one call to Podio"`
+	RedisTimeout       time.Duration `env:"DIRGATE_REDIS_TIMEOUT" envDefault:"500ms" doc:"dial, read and write timeout of Redis calls"`
+	ShutdownTimeout    time.Duration `env:"DIRGATE_SHUTDOWN_TIMEOUT" envDefault:"20s" doc:"how long shutdown waits for requests in flight"`
+	LogLevel           string        `env:"DIRGATE_LOG_LEVEL" envDefault:"info" doc:"log level: debug, info, warn or error"`
+}
+
+const (
+	// MinJWTSecret is the shortest DIRGATE_JWT_HS256_SECRET accepted, in bytes.
+	MinJWTSecret = 32
+	// MaxLinkTokenTTL is the longest DIRGATE_LINK_TOKEN_TTL accepted.
+	MaxLinkTokenTTL = 10 * time.Minute
+)
+
+// Load parses environ ("NAME=value" entries, as from os.Environ) into a Config, applying defaults.
+// It reads nothing else: a nil environ yields the defaults. Load does not judge safety; see
+// Validate.
+func Load(environ []string) (Config, error) {
+	m := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	var c Config
+	if err := env.ParseWithOptions(&c, env.Options{Environment: m}); err != nil {
+		return Config{}, loadError(err)
+	}
+	c.RedisAddrs = cleanList(c.RedisAddrs)
+	return c, nil
+}
+
+// loadError rewrites env's errors to name the variable rather than the Go field.
+func loadError(err error) error {
+	var agg env.AggregateError
+	if !errors.As(err, &agg) {
+		return fmt.Errorf("config: %w", err)
+	}
+	names := fieldVars()
+	errs := make([]error, 0, len(agg.Errors))
+	for _, e := range agg.Errors {
+		var pe env.ParseError
+		if errors.As(e, &pe) {
+			errs = append(errs, fmt.Errorf("config: %s: invalid %s: %w", names[pe.Name], pe.Type, pe.Err))
+			continue
+		}
+		errs = append(errs, fmt.Errorf("config: %w", e))
+	}
+	return errors.Join(errs...)
+}
+
+// cleanList trims the items of a comma-separated list and drops empty ones.
+func cleanList(in []string) []string {
+	var out []string
+	for _, s := range in {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Var describes one configuration variable.
+type Var struct {
+	// Name is the environment variable.
+	Name string
+	// Default is the value used when the variable is unset or empty ("" when none).
+	Default string
+	// Doc says what the variable does.
+	Doc string
+}
+
+// Vars lists every configuration variable in declaration order, read from Config's struct tags.
+func Vars() []Var {
+	t := reflect.TypeFor[Config]()
+	vars := make([]Var, 0, t.NumField())
+	for f := range t.Fields() {
+		name := envName(f)
+		if name == "" {
+			continue
+		}
+		vars = append(vars, Var{Name: name, Default: f.Tag.Get("envDefault"), Doc: f.Tag.Get("doc")})
+	}
+	return vars
+}
+
+// envName is the variable of a field ("" when the field has no env tag).
+func envName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+	return name
+}
+
+// fieldVars maps Go field names to variable names.
+func fieldVars() map[string]string {
+	m := map[string]string{}
+	for f := range reflect.TypeFor[Config]().Fields() {
+		m[f.Name] = envName(f)
+	}
+	return m
+}
+
+// Redacted returns every variable with its effective value, for a start-up log line. Secrets are
+// replaced by "[set]" or "[unset]"; a password inside a URL is replaced by "xxxxx".
+func (c Config) Redacted() map[string]string {
+	out := map[string]string{}
+	v := reflect.ValueOf(c)
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name := envName(f)
+		if name == "" {
+			continue
+		}
+		val := formatValue(v.Field(i))
+		switch f.Tag.Get("secret") {
+		case "true":
+			val = "[unset]"
+			if !v.Field(i).IsZero() {
+				val = "[set]"
+			}
+		case "url":
+			val = redactURL(val)
+		}
+		out[name] = val
+	}
+	return out
+}
+
+// formatValue renders a field the way it would be written in the environment.
+func formatValue(v reflect.Value) string {
+	switch x := v.Interface().(type) {
+	case string:
+		return x
+	case bool:
+		return strconv.FormatBool(x)
+	case time.Duration:
+		return x.String()
+	case []string:
+		return strings.Join(x, ",")
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+// redactURL hides the password of a URL; a value that does not parse is hidden entirely, since it
+// may be a password typed in the wrong place.
+func redactURL(s string) string {
+	if s == "" {
+		return ""
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "[set]"
+	}
+	return u.Redacted()
+}
+
+// Validate reports every unsafe or unusable setting, for "dirgate serve". Each problem names the
+// variable to set; all problems are joined in one error. Messages never contain secret values.
+func (c Config) Validate() error {
+	var errs []error
+	add := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if c.Addr == "" {
+		add("DIRGATE_ADDR is empty: set a listen address such as :8080")
+	}
+	if err := checkBaseURL(c.PublicURL, true); err != nil {
+		add("DIRGATE_PUBLIC_URL: %w", err)
+	}
+
+	switch {
+	case c.JWTSecret == "" && c.JWTPublicKeys == "":
+		add("no tenant JWT key: set DIRGATE_JWT_HS256_SECRET (at least %d bytes) or DIRGATE_JWT_PUBLIC_KEYS_FILE", MinJWTSecret)
+	case c.JWTSecret != "" && c.JWTPublicKeys != "":
+		add("both DIRGATE_JWT_HS256_SECRET and DIRGATE_JWT_PUBLIC_KEYS_FILE are set: set only one")
+	case c.JWTSecret != "" && len(c.JWTSecret) < MinJWTSecret:
+		add("DIRGATE_JWT_HS256_SECRET is too short: set at least %d bytes (e.g. openssl rand -base64 48)", MinJWTSecret)
+	}
+
+	if c.EncryptionKeys == "" {
+		add("DIRGATE_ENCRYPTION_KEYS is not set: set \"kid:<base64 of 32 random bytes>\"")
+	} else if _, err := crypt.ParseKeys(c.EncryptionKeys); err != nil {
+		// The crypt package owns the key format; its errors never carry key material.
+		add("DIRGATE_ENCRYPTION_KEYS: %w", err)
+	}
+
+	if c.PodioClientID == "" {
+		add("DIRGATE_PODIO_CLIENT_ID is not set: set the Podio OAuth client id")
+	}
+	if c.PodioClientSecret == "" {
+		add("DIRGATE_PODIO_CLIENT_SECRET is not set: set the Podio OAuth client secret")
+	}
+	if err := checkBaseURL(c.PodioAPIURL, false); err != nil {
+		add("DIRGATE_PODIO_API_URL: %w", err)
+	}
+	if err := checkBaseURL(c.PodioAuthURL, false); err != nil {
+		add("DIRGATE_PODIO_AUTH_URL: %w", err)
+	}
+
+	if len(c.RedisAddrs) == 0 {
+		if err := checkRedisURL(c.RedisURL); err != nil {
+			add("DIRGATE_REDIS_URL: %w (or set DIRGATE_REDIS_ADDRS)", err)
+		}
+		if c.RedisMasterName != "" {
+			add("DIRGATE_REDIS_MASTER_NAME is set without DIRGATE_REDIS_ADDRS: set the Sentinel addresses")
+		}
+	}
+	if c.RedisPrefix == "" {
+		add("DIRGATE_REDIS_PREFIX is empty: set a key prefix such as dirgate:")
+	}
+
+	if c.LinkTokenTTL <= 0 || c.LinkTokenTTL > MaxLinkTokenTTL {
+		add("DIRGATE_LINK_TOKEN_TTL is %s: set a duration above 0 and at most %s", c.LinkTokenTTL, MaxLinkTokenTTL)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"DIRGATE_REFRESH_MARGIN", c.RefreshMargin},
+		{"DIRGATE_REQUEST_TIMEOUT", c.RequestTimeout},
+		{"DIRGATE_PODIO_TIMEOUT", c.PodioTimeout},
+		{"DIRGATE_REDIS_TIMEOUT", c.RedisTimeout},
+		{"DIRGATE_SHUTDOWN_TIMEOUT", c.ShutdownTimeout},
+	} {
+		if d.v <= 0 {
+			add("%s is %s: set a positive duration such as 30s", d.name, d.v)
+		}
+	}
+
+	switch strings.ToLower(c.LogLevel) {
+	case "debug", "info", "warn", "error":
+	default:
+		add("DIRGATE_LOG_LEVEL is %q: set debug, info, warn or error", c.LogLevel)
+	}
+	return errors.Join(errs...)
+}
+
+// checkBaseURL accepts an absolute http(s) URL without credentials, query or fragment; plain
+// http only on a loopback host.
+func checkBaseURL(s string, required bool) error {
+	if s == "" {
+		if required {
+			return errors.New("not set: set the absolute https URL the gateway is reached at")
+		}
+		return errors.New("empty: set an absolute https URL")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return errors.New("not a valid URL: set an absolute https URL")
+	}
+	switch {
+	case u.Scheme != "https" && u.Scheme != "http", u.Host == "":
+		return errors.New("not an absolute http(s) URL: set an absolute https URL")
+	case u.User != nil:
+		return errors.New("must not contain credentials")
+	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+		return errors.New("must not contain a query or fragment")
+	case u.Scheme == "http" && !isLoopback(u.Hostname()):
+		return errors.New("plain http is allowed only for localhost: set an https URL")
+	}
+	return nil
+}
+
+// isLoopback reports whether host is localhost or a loopback IP literal.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// checkRedisURL accepts a redis:// or rediss:// URL with a host. Its error never repeats the URL,
+// which may hold a password.
+func checkRedisURL(s string) error {
+	if s == "" {
+		return errors.New("not set: set redis://host:port/db")
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+		return errors.New("not a redis:// or rediss:// URL")
+	}
+	return nil
+}

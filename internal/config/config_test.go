@@ -1,0 +1,332 @@
+package config
+
+import (
+	"encoding/base64"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+const (
+	testSecret       = "jwt-secret-0123456789-0123456789-abc"
+	testClientSecret = "podio-client-secret-value"
+	testRedisPass    = "redis-password-value"
+)
+
+var testKey = "k1:" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+
+// validEnv is a complete, safe serve configuration.
+func validEnv() map[string]string {
+	return map[string]string{
+		"DIRGATE_PUBLIC_URL":          "https://gw.example.com",
+		"DIRGATE_JWT_HS256_SECRET":    testSecret,
+		"DIRGATE_ENCRYPTION_KEYS":     testKey,
+		"DIRGATE_PODIO_CLIENT_ID":     "client",
+		"DIRGATE_PODIO_CLIENT_SECRET": testClientSecret,
+	}
+}
+
+func environ(m map[string]string) []string {
+	var out []string
+	for k, v := range m {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+func load(t *testing.T, m map[string]string) Config {
+	t.Helper()
+	c, err := Load(environ(m))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	return c
+}
+
+func TestLoadDefaults(t *testing.T) {
+	t.Parallel()
+	want := Config{
+		Addr:            ":8080",
+		RedisURL:        "redis://127.0.0.1:6379/0",
+		RedisPrefix:     "dirgate:",
+		PodioAPIURL:     "https://api.podio.com/",
+		PodioAuthURL:    "https://podio.com/",
+		RefreshMargin:   15 * time.Minute,
+		LinkTokenTTL:    10 * time.Minute,
+		RequestTimeout:  30 * time.Second,
+		PodioTimeout:    15 * time.Second,
+		RedisTimeout:    500 * time.Millisecond,
+		ShutdownTimeout: 20 * time.Second,
+		LogLevel:        "info",
+	}
+	for name, env := range map[string][]string{
+		"nil":                 nil,
+		"unrelated variables": {"HOME=/root", "PATH=/bin", "NOEQUALS"},
+		"empty values":        {"DIRGATE_ADDR=", "DIRGATE_REFRESH_MARGIN="},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			got, err := Load(env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("defaults (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestLoadIgnoresProcessEnvironment checks that Load reads only its argument.
+func TestLoadIgnoresProcessEnvironment(t *testing.T) {
+	t.Setenv("DIRGATE_ADDR", ":9999") // not parallel: it sets the process environment
+	c, err := Load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != ":8080" {
+		t.Errorf("Addr = %q: Load read the process environment", c.Addr)
+	}
+}
+
+func TestLoadParses(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		env  map[string]string
+		got  func(Config) any
+		want any
+	}{
+		"string":                      {map[string]string{"DIRGATE_PUBLIC_URL": "https://x"}, func(c Config) any { return c.PublicURL }, "https://x"},
+		"value with equals":           {map[string]string{"DIRGATE_JWT_HS256_SECRET": "a=b=c"}, func(c Config) any { return c.JWTSecret }, "a=b=c"},
+		"duration minutes":            {map[string]string{"DIRGATE_REFRESH_MARGIN": "5m"}, func(c Config) any { return c.RefreshMargin }, 5 * time.Minute},
+		"duration mixed":              {map[string]string{"DIRGATE_REQUEST_TIMEOUT": "1m30s"}, func(c Config) any { return c.RequestTimeout }, 90 * time.Second},
+		"duration ms":                 {map[string]string{"DIRGATE_REDIS_TIMEOUT": "50ms"}, func(c Config) any { return c.RedisTimeout }, 50 * time.Millisecond},
+		"bool true":                   {map[string]string{"DIRGATE_ALLOW_PASSWORD_GRANT": "true"}, func(c Config) any { return c.AllowPasswordGrant }, true},
+		"bool 1":                      {map[string]string{"DIRGATE_ALLOW_PASSWORD_GRANT": "1"}, func(c Config) any { return c.AllowPasswordGrant }, true},
+		"bool false":                  {map[string]string{"DIRGATE_ALLOW_PASSWORD_GRANT": "false"}, func(c Config) any { return c.AllowPasswordGrant }, false},
+		"list":                        {map[string]string{"DIRGATE_REDIS_ADDRS": "a:26379,b:26379,c:26379"}, func(c Config) any { return c.RedisAddrs }, []string{"a:26379", "b:26379", "c:26379"}},
+		"list with spaces and blanks": {map[string]string{"DIRGATE_REDIS_ADDRS": " a:1 , ,b:2,"}, func(c Config) any { return c.RedisAddrs }, []string{"a:1", "b:2"}},
+		"list single":                 {map[string]string{"DIRGATE_REDIS_ADDRS": "a:1"}, func(c Config) any { return c.RedisAddrs }, []string{"a:1"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			if diff := cmp.Diff(tc.want, tc.got(load(t, tc.env))); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestLoadErrorsNameTheVariable(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		env  []string
+		want []string
+	}{
+		"bad duration": {[]string{"DIRGATE_REFRESH_MARGIN=soon"}, []string{"DIRGATE_REFRESH_MARGIN"}},
+		"bad bool":     {[]string{"DIRGATE_ALLOW_PASSWORD_GRANT=maybe"}, []string{"DIRGATE_ALLOW_PASSWORD_GRANT"}},
+		"two bad":      {[]string{"DIRGATE_PODIO_TIMEOUT=x", "DIRGATE_SHUTDOWN_TIMEOUT=10"}, []string{"DIRGATE_PODIO_TIMEOUT", "DIRGATE_SHUTDOWN_TIMEOUT"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			_, err := Load(tc.env)
+			if err == nil {
+				t.Fatal("Load succeeded")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error does not name %s: %v", w, err)
+				}
+			}
+		})
+	}
+}
+
+func TestValidateAcceptsValid(t *testing.T) {
+	t.Parallel()
+	urlKey := "k2:" + base64.RawURLEncoding.EncodeToString([]byte("\xff\xfe0123456789abcdef0123456789abcd"))
+	for name, change := range map[string]map[string]string{
+		"minimal":                       {},
+		"localhost http":                {"DIRGATE_PUBLIC_URL": "http://localhost:8080"},
+		"127.0.0.1 http":                {"DIRGATE_PUBLIC_URL": "http://127.0.0.1:8080/base/"},
+		"ipv6 loopback http":            {"DIRGATE_PUBLIC_URL": "http://[::1]:8080"},
+		"public keys file":              {"DIRGATE_JWT_HS256_SECRET": "", "DIRGATE_JWT_PUBLIC_KEYS_FILE": "/etc/dirgate/jwt.pem"},
+		"two keys, url base64 unpadded": {"DIRGATE_ENCRYPTION_KEYS": testKey + "," + urlKey},
+		"sentinel":                      {"DIRGATE_REDIS_ADDRS": "s1:26379,s2:26379", "DIRGATE_REDIS_MASTER_NAME": "mymaster", "DIRGATE_REDIS_URL": ""},
+		"rediss":                        {"DIRGATE_REDIS_URL": "rediss://user:pw@redis.example.com:6380/1"},
+		"link ttl at max":               {"DIRGATE_LINK_TOKEN_TTL": "10m"},
+		"everything set": {
+			"DIRGATE_ADDR": "0.0.0.0:9000", "DIRGATE_JWT_ISSUER": "idp", "DIRGATE_JWT_AUDIENCE": "dirgate",
+			"DIRGATE_ALLOW_PASSWORD_GRANT": "true", "DIRGATE_LOG_LEVEL": "debug", "DIRGATE_LINK_TOKEN_TTL": "1m",
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			env := validEnv()
+			for k, v := range change {
+				env[k] = v
+			}
+			if err := load(t, env).Validate(); err != nil {
+				t.Errorf("Validate: %v", err)
+			}
+		})
+	}
+}
+
+// TestValidateRefuses checks that each unsafe setting is refused with a message naming the
+// variable to set, and that no secret value appears in it.
+func TestValidateRefuses(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		change map[string]string
+		want   []string
+	}{
+		"missing public url":     {map[string]string{"DIRGATE_PUBLIC_URL": ""}, []string{"DIRGATE_PUBLIC_URL"}},
+		"relative public url":    {map[string]string{"DIRGATE_PUBLIC_URL": "gw.example.com"}, []string{"DIRGATE_PUBLIC_URL"}},
+		"http on another host":   {map[string]string{"DIRGATE_PUBLIC_URL": "http://gw.example.com"}, []string{"DIRGATE_PUBLIC_URL", "https"}},
+		"http on localhost-like": {map[string]string{"DIRGATE_PUBLIC_URL": "http://localhost.evil.com"}, []string{"DIRGATE_PUBLIC_URL"}},
+		"ftp public url":         {map[string]string{"DIRGATE_PUBLIC_URL": "ftp://gw.example.com"}, []string{"DIRGATE_PUBLIC_URL"}},
+		"public url with query":  {map[string]string{"DIRGATE_PUBLIC_URL": "https://gw.example.com/?a=b"}, []string{"DIRGATE_PUBLIC_URL"}},
+		"public url with user":   {map[string]string{"DIRGATE_PUBLIC_URL": "https://u:p@gw.example.com"}, []string{"DIRGATE_PUBLIC_URL"}},
+		"no jwt key":             {map[string]string{"DIRGATE_JWT_HS256_SECRET": ""}, []string{"DIRGATE_JWT_HS256_SECRET", "DIRGATE_JWT_PUBLIC_KEYS_FILE"}},
+		"both jwt keys":          {map[string]string{"DIRGATE_JWT_PUBLIC_KEYS_FILE": "/k.pem"}, []string{"DIRGATE_JWT_HS256_SECRET", "DIRGATE_JWT_PUBLIC_KEYS_FILE"}},
+		"short jwt secret":       {map[string]string{"DIRGATE_JWT_HS256_SECRET": testSecret[:31]}, []string{"DIRGATE_JWT_HS256_SECRET", "32"}},
+		"no encryption keys":     {map[string]string{"DIRGATE_ENCRYPTION_KEYS": ""}, []string{"DIRGATE_ENCRYPTION_KEYS"}},
+		"short encryption key":   {map[string]string{"DIRGATE_ENCRYPTION_KEYS": "k1:c2hvcnQ="}, []string{"DIRGATE_ENCRYPTION_KEYS", "want 32"}},
+		"encryption key no kid":  {map[string]string{"DIRGATE_ENCRYPTION_KEYS": strings.TrimPrefix(testKey, "k1:")}, []string{"DIRGATE_ENCRYPTION_KEYS"}},
+		"encryption key bad kid": {map[string]string{"DIRGATE_ENCRYPTION_KEYS": "k 1" + strings.TrimPrefix(testKey, "k1")}, []string{"DIRGATE_ENCRYPTION_KEYS"}},
+		"encryption key dup kid": {map[string]string{"DIRGATE_ENCRYPTION_KEYS": testKey + "," + testKey}, []string{"DIRGATE_ENCRYPTION_KEYS", "duplicate"}},
+		"encryption key not b64": {map[string]string{"DIRGATE_ENCRYPTION_KEYS": "k1:!!!not-base64!!!"}, []string{"DIRGATE_ENCRYPTION_KEYS", "base64"}},
+		"no podio client id":     {map[string]string{"DIRGATE_PODIO_CLIENT_ID": ""}, []string{"DIRGATE_PODIO_CLIENT_ID"}},
+		"no podio client secret": {map[string]string{"DIRGATE_PODIO_CLIENT_SECRET": ""}, []string{"DIRGATE_PODIO_CLIENT_SECRET"}},
+		"http podio api":         {map[string]string{"DIRGATE_PODIO_API_URL": "http://api.podio.com/"}, []string{"DIRGATE_PODIO_API_URL"}},
+		"relative podio auth":    {map[string]string{"DIRGATE_PODIO_AUTH_URL": "podio.com"}, []string{"DIRGATE_PODIO_AUTH_URL"}},
+		"bad redis url":          {map[string]string{"DIRGATE_REDIS_URL": "http://" + testRedisPass + "@redis"}, []string{"DIRGATE_REDIS_URL"}},
+		"master without addrs":   {map[string]string{"DIRGATE_REDIS_MASTER_NAME": "mymaster"}, []string{"DIRGATE_REDIS_MASTER_NAME", "DIRGATE_REDIS_ADDRS"}},
+		"zero link ttl":          {map[string]string{"DIRGATE_LINK_TOKEN_TTL": "0s"}, []string{"DIRGATE_LINK_TOKEN_TTL"}},
+		"negative link ttl":      {map[string]string{"DIRGATE_LINK_TOKEN_TTL": "-1m"}, []string{"DIRGATE_LINK_TOKEN_TTL"}},
+		"long link ttl":          {map[string]string{"DIRGATE_LINK_TOKEN_TTL": "11m"}, []string{"DIRGATE_LINK_TOKEN_TTL", "10m"}},
+		"zero refresh margin":    {map[string]string{"DIRGATE_REFRESH_MARGIN": "0s"}, []string{"DIRGATE_REFRESH_MARGIN"}},
+		"zero request timeout":   {map[string]string{"DIRGATE_REQUEST_TIMEOUT": "0s"}, []string{"DIRGATE_REQUEST_TIMEOUT"}},
+		"negative podio timeout": {map[string]string{"DIRGATE_PODIO_TIMEOUT": "-1s"}, []string{"DIRGATE_PODIO_TIMEOUT"}},
+		"zero redis timeout":     {map[string]string{"DIRGATE_REDIS_TIMEOUT": "0s"}, []string{"DIRGATE_REDIS_TIMEOUT"}},
+		"zero shutdown timeout":  {map[string]string{"DIRGATE_SHUTDOWN_TIMEOUT": "0s"}, []string{"DIRGATE_SHUTDOWN_TIMEOUT"}},
+		"bad log level":          {map[string]string{"DIRGATE_LOG_LEVEL": "verbose"}, []string{"DIRGATE_LOG_LEVEL"}},
+		"nothing set": {
+			map[string]string{"DIRGATE_PUBLIC_URL": "", "DIRGATE_JWT_HS256_SECRET": "", "DIRGATE_ENCRYPTION_KEYS": "", "DIRGATE_PODIO_CLIENT_ID": "", "DIRGATE_PODIO_CLIENT_SECRET": ""},
+			[]string{"DIRGATE_PUBLIC_URL", "DIRGATE_JWT_HS256_SECRET", "DIRGATE_ENCRYPTION_KEYS", "DIRGATE_PODIO_CLIENT_ID", "DIRGATE_PODIO_CLIENT_SECRET"},
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			env := validEnv()
+			for k, v := range tc.change {
+				env[k] = v
+			}
+			err := load(t, env).Validate()
+			if err == nil {
+				t.Fatal("Validate accepted the configuration")
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("the refusal does not mention %q:\n%v", w, err)
+				}
+			}
+			for _, secret := range []string{testSecret[:20], testClientSecret, testRedisPass, strings.TrimPrefix(testKey, "k1:"), "c2hvcnQ"} {
+				if strings.Contains(err.Error(), secret) {
+					t.Errorf("the refusal contains a secret value:\n%v", err)
+				}
+			}
+		})
+	}
+}
+
+func TestVarsCoversEveryField(t *testing.T) {
+	t.Parallel()
+	vars := Vars()
+	byName := map[string]Var{}
+	for _, v := range vars {
+		if _, dup := byName[v.Name]; dup {
+			t.Errorf("variable %s listed twice", v.Name)
+		}
+		byName[v.Name] = v
+		if !strings.HasPrefix(v.Name, "DIRGATE_") {
+			t.Errorf("variable %s lacks the DIRGATE_ prefix", v.Name)
+		}
+		if v.Doc == "" {
+			t.Errorf("variable %s has no doc", v.Name)
+		}
+	}
+	typ := reflect.TypeFor[Config]()
+	for f := range typ.Fields() {
+		name, ok := f.Tag.Lookup("env")
+		if !ok {
+			t.Errorf("field %s has no env tag", f.Name)
+			continue
+		}
+		v, listed := byName[name]
+		if !listed {
+			t.Errorf("field %s (%s) is missing from Vars()", f.Name, name)
+			continue
+		}
+		if v.Default != f.Tag.Get("envDefault") {
+			t.Errorf("%s default = %q, want the envDefault tag %q", name, v.Default, f.Tag.Get("envDefault"))
+		}
+	}
+	if len(vars) != typ.NumField() {
+		t.Errorf("Vars() has %d entries, Config has %d fields", len(vars), typ.NumField())
+	}
+	if got := byName["DIRGATE_REFRESH_MARGIN"].Default; got != "15m" {
+		t.Errorf("DIRGATE_REFRESH_MARGIN default = %q, want 15m", got)
+	}
+}
+
+func TestRedacted(t *testing.T) {
+	t.Parallel()
+	env := validEnv()
+	env["DIRGATE_REDIS_PASSWORD"] = testRedisPass
+	env["DIRGATE_REDIS_URL"] = "redis://user:" + testRedisPass + "x@redis.example.com:6379/0"
+	env["DIRGATE_REDIS_ADDRS"] = "a:1,b:2"
+	c := load(t, env)
+	got := c.Redacted()
+
+	for _, v := range Vars() {
+		if _, ok := got[v.Name]; !ok {
+			t.Errorf("Redacted lacks %s", v.Name)
+		}
+	}
+	for _, secret := range []string{testSecret, testClientSecret, testRedisPass, strings.TrimPrefix(testKey, "k1:")} {
+		for name, val := range got {
+			if strings.Contains(val, secret) {
+				t.Errorf("%s = %q contains a secret", name, val)
+			}
+		}
+	}
+	want := map[string]string{
+		"DIRGATE_JWT_HS256_SECRET":     "[set]",
+		"DIRGATE_ENCRYPTION_KEYS":      "[set]",
+		"DIRGATE_PODIO_CLIENT_SECRET":  "[set]",
+		"DIRGATE_REDIS_PASSWORD":       "[set]",
+		"DIRGATE_REDIS_URL":            "redis://user:xxxxx@redis.example.com:6379/0",
+		"DIRGATE_REDIS_ADDRS":          "a:1,b:2",
+		"DIRGATE_PUBLIC_URL":           "https://gw.example.com",
+		"DIRGATE_PODIO_CLIENT_ID":      "client",
+		"DIRGATE_REFRESH_MARGIN":       "15m0s",
+		"DIRGATE_ALLOW_PASSWORD_GRANT": "false",
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s = %q, want %q", k, got[k], w)
+		}
+	}
+
+	unset := Config{}.Redacted()
+	for _, k := range []string{"DIRGATE_JWT_HS256_SECRET", "DIRGATE_ENCRYPTION_KEYS", "DIRGATE_PODIO_CLIENT_SECRET", "DIRGATE_REDIS_PASSWORD"} {
+		if unset[k] != "[unset]" {
+			t.Errorf("unset %s = %q, want [unset]", k, unset[k])
+		}
+	}
+}
