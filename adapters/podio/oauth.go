@@ -78,7 +78,7 @@ func (s *OAuthService) Exchange(ctx context.Context, code, redirectURI string) (
 	if err != nil {
 		return nil, tokenError("exchanging authorization code", err)
 	}
-	return fromOAuth2(t), nil
+	return s.fromOAuth2(t), nil
 }
 
 // Refresh calls POST /oauth/token with grant_type=refresh_token. The
@@ -96,7 +96,7 @@ func (s *OAuthService) Refresh(ctx context.Context, refreshToken string) (*Token
 	if err != nil {
 		return nil, tokenError("refreshing token", err)
 	}
-	tok := fromOAuth2(t)
+	tok := s.fromOAuth2(t)
 	if tok.RefreshToken == "" {
 		tok.RefreshToken = refreshToken
 	}
@@ -113,7 +113,7 @@ func (s *OAuthService) PasswordGrant(ctx context.Context, username, password str
 	if err != nil {
 		return nil, tokenError("password grant", err)
 	}
-	return fromOAuth2(t), nil
+	return s.fromOAuth2(t), nil
 }
 
 // AppGrant calls POST /oauth/token with grant_type=app (app_id, app_token).
@@ -172,7 +172,7 @@ func (s *OAuthService) AppGrant(ctx context.Context, appID int64, appToken strin
 		Scope:        body.Scope,
 	}
 	if body.ExpiresIn > 0 {
-		tok.Expiry = time.Now().Add(time.Duration(body.ExpiresIn) * time.Second)
+		tok.Expiry = s.client.now().Add(time.Duration(body.ExpiresIn) * time.Second)
 	}
 	var ref map[string]any
 	if json.Unmarshal(body.Ref, &ref) == nil {
@@ -182,12 +182,16 @@ func (s *OAuthService) AppGrant(ctx context.Context, appID int64, appToken strin
 }
 
 // fromOAuth2 converts an x/oauth2 token, reading Podio's extra fields.
-func fromOAuth2(t *oauth2.Token) *Token {
+func (s *OAuthService) fromOAuth2(t *oauth2.Token) *Token {
 	tok := &Token{
 		AccessToken:  t.AccessToken,
 		RefreshToken: t.RefreshToken,
 		TokenType:    t.TokenType,
 		Expiry:       t.Expiry,
+	}
+	if t.ExpiresIn > 0 {
+		// Expiry on the client's clock, so that callers comparing it with the same clock agree.
+		tok.Expiry = s.client.now().Add(time.Duration(t.ExpiresIn) * time.Second)
 	}
 	if s, ok := t.Extra("scope").(string); ok {
 		tok.Scope = s

@@ -652,3 +652,33 @@ func TestExchange(t *testing.T) {
 		t.Errorf("second Exchange: err = %v, want invalid_grant", err)
 	}
 }
+
+// TestTokenExpiryUsesClientClock: Expiry is computed from expires_in on the client's own clock, so
+// a caller whose clock is injected (tests, or a fleet with one time source) compares like with like.
+func TestTokenExpiryUsesClientClock(t *testing.T) {
+	t.Parallel()
+	f := setup(t, podiosim.Config{})
+	at := time.Date(2030, 5, 6, 7, 8, 9, 0, time.UTC)
+	f.client.Now = func() time.Time { return at }
+	tok, err := f.client.OAuth.PasswordGrant(t.Context(), "admin@demo.example", "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := at.Add(28800 * time.Second); !tok.Expiry.Equal(want) {
+		t.Errorf("password grant Expiry = %v, want %v", tok.Expiry, want)
+	}
+	fresh, err := f.client.OAuth.Refresh(t.Context(), tok.RefreshToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := at.Add(28800 * time.Second); !fresh.Expiry.Equal(want) {
+		t.Errorf("refresh Expiry = %v, want %v", fresh.Expiry, want)
+	}
+	app, err := f.client.OAuth.AppGrant(t.Context(), 5001, "demo-app-token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := at.Add(28800 * time.Second); !app.Expiry.Equal(want) {
+		t.Errorf("app grant Expiry = %v, want %v", app.Expiry, want)
+	}
+}

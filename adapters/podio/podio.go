@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 )
 
 const (
@@ -50,6 +51,8 @@ type Client struct {
 	UserAgent string
 	// OAuthConfig holds the API key used by the OAuth service.
 	OAuthConfig OAuthConfig
+	// Now is the clock that turns a token's expires_in into Token.Expiry; nil means time.Now.
+	Now func() time.Time
 
 	common service
 
@@ -87,6 +90,13 @@ func NewClient(httpClient *http.Client, tokens TokenSource) *Client {
 	return c
 }
 
+func (c *Client) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
 func (c *Client) initialize() {
 	c.common.client = c
 	c.Users = (*UsersService)(&c.common)
@@ -104,6 +114,7 @@ func (c *Client) copy() *Client {
 		tokens:      c.tokens,
 		UserAgent:   c.UserAgent,
 		OAuthConfig: c.OAuthConfig,
+		Now:         c.Now,
 	}
 	if c.BaseURL != nil {
 		u := *c.BaseURL
