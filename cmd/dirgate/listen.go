@@ -9,11 +9,9 @@ import (
 	"time"
 )
 
-// shutdownGrace bounds how long in-flight requests may take to finish after the context ends.
-const shutdownGrace = 10 * time.Second
-
-// serveHTTP serves h on ln until ctx ends, then shuts down gracefully.
-func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
+// serveHTTP serves h on ln until ctx ends, then shuts down gracefully: drain (if not nil) runs
+// first (readiness turns false), then in-flight requests get up to grace to finish.
+func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, drain func(), grace time.Duration) error {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -25,7 +23,10 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
 	case <-ctx.Done():
 	}
-	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	if drain != nil {
+		drain()
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shut down %s: %w", ln.Addr(), err)

@@ -25,6 +25,10 @@ type command struct {
 // commands lists the subcommands in the order --help shows them.
 func commands() []command {
 	return []command{
+		{name: "serve", summary: "run the gateway (production; configured by DIRGATE_* variables)", run: runServe},
+		{name: "dev", summary: "run gateway, Podio simulator and an embedded Redis in one process", run: runDev},
+		{name: "token", summary: "mint a tenant token (JWT)", run: runToken},
+		{name: "rotate-keys", summary: "re-encrypt stored credentials with the active key", run: runRotateKeys},
 		{name: "podio-sim", summary: "run the in-memory Podio API simulator", run: runPodioSim},
 	}
 }

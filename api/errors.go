@@ -1,0 +1,170 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/dirgate/dirgate/adapters/podio"
+	"github.com/dirgate/dirgate/unified"
+)
+
+// Error is an answer to the caller: an HTTP status plus the fields of the common error body.
+type Error struct {
+	Status     int
+	Code       string
+	Message    string
+	RetryAfter int     // seconds; 0 = not sent
+	Remote     *Remote // the upstream answer, when the error came from Podio
+	// Err is the cause, for logs only; it never reaches the caller.
+	Err error
+}
+
+// Remote is the upstream (Podio) answer carried in an error body.
+type Remote struct {
+	Status int             `json:"status"`
+	Body   json.RawMessage `json:"body,omitempty"`
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Code + ": " + e.Message + ": " + e.Err.Error()
+	}
+	return e.Code + ": " + e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// newError builds an answer with a status, a stable machine code and a message for people.
+func newError(status int, code, message string) *Error {
+	return &Error{Status: status, Code: code, Message: message}
+}
+
+func badRequest(message string) *Error {
+	return newError(http.StatusBadRequest, "invalid_request", message)
+}
+
+func notFound(what string) *Error {
+	return newError(http.StatusNotFound, "not_found", what+" not found")
+}
+
+// errorBody is the wire shape of every error.
+type errorBody struct {
+	Error errorFields `json:"error"`
+}
+
+type errorFields struct {
+	Code       string  `json:"code"`
+	Message    string  `json:"message"`
+	RequestID  string  `json:"request_id"`
+	RetryAfter *int    `json:"retry_after,omitempty"`
+	Remote     *Remote `json:"remote,omitempty"`
+}
+
+// toError maps any error a handler or middleware returned to the answer the caller gets.
+// This is the one place where errors become HTTP.
+func toError(err error) *Error {
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e
+	}
+	if he, ok := errors.AsType[*echo.HTTPError](err); ok {
+		switch he.Code {
+		case http.StatusNotFound:
+			return newError(http.StatusNotFound, "not_found", "no such route")
+		case http.StatusMethodNotAllowed:
+			return newError(http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed on this route")
+		case http.StatusRequestEntityTooLarge:
+			return newError(http.StatusRequestEntityTooLarge, "body_too_large", "request body too large")
+		case http.StatusUnsupportedMediaType:
+			return newError(http.StatusUnsupportedMediaType, "unsupported_media_type", "send application/json")
+		case http.StatusServiceUnavailable:
+			return newError(http.StatusServiceUnavailable, "unavailable", "service unavailable")
+		}
+		if he.Code >= 400 && he.Code < 500 {
+			return &Error{Status: he.Code, Code: "invalid_request", Message: http.StatusText(he.Code), Err: err}
+		}
+		return &Error{Status: http.StatusInternalServerError, Code: "internal_error", Message: "internal error", Err: err}
+	}
+	switch {
+	case errors.Is(err, unified.ErrNotFound):
+		return &Error{Status: http.StatusNotFound, Code: "not_found", Message: "not found", Err: err}
+	case errors.Is(err, unified.ErrNeedsReauth):
+		return &Error{Status: http.StatusFailedDependency, Code: "needs_reauth",
+			Message: "the integrated account must be linked again: Podio refused its credentials", Err: err}
+	case errors.Is(err, unified.ErrInvalidInput):
+		return &Error{Status: http.StatusBadRequest, Code: "invalid_request", Message: err.Error(), Err: err}
+	case errors.Is(err, unified.ErrConflict):
+		return &Error{Status: http.StatusConflict, Code: "conflict", Message: "the object was changed concurrently; retry", Err: err}
+	}
+	if rl, ok := errors.AsType[*podio.RateLimitError](err); ok {
+		e := &Error{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: "Podio's rate limit is exhausted", Err: err}
+		if rl.WaitKnown {
+			e.RetryAfter = max(int(rl.Wait.Seconds()), 1)
+		}
+		e.Remote = remoteOf(rl.Err)
+		return e
+	}
+	if pe, ok := errors.AsType[*podio.Error](err); ok {
+		e := &Error{Status: http.StatusBadGateway, Code: "upstream_error", Message: "Podio answered with an error", Err: err}
+		switch {
+		case pe.StatusCode == http.StatusForbidden:
+			e.Status, e.Code, e.Message = http.StatusForbidden, "forbidden_upstream", "Podio refused: "+pe.Description
+		case pe.StatusCode == http.StatusNotFound:
+			e.Status, e.Code, e.Message = http.StatusNotFound, "not_found", "not found in Podio"
+		}
+		e.Remote = remoteOf(pe)
+		return e
+	}
+	if errors.Is(err, errUpstreamUnavailable) {
+		return &Error{Status: http.StatusBadGateway, Code: "upstream_unavailable", Message: "Podio could not be reached", Err: err}
+	}
+	return &Error{Status: http.StatusInternalServerError, Code: "internal_error", Message: "internal error", Err: err}
+}
+
+// errUpstreamUnavailable marks network failures talking to Podio.
+var errUpstreamUnavailable = errors.New("podio unreachable")
+
+func remoteOf(pe *podio.Error) *Remote {
+	if pe == nil {
+		return nil
+	}
+	r := &Remote{Status: pe.StatusCode}
+	if json.Valid(pe.Body) {
+		r.Body = pe.Body
+	}
+	return r
+}
+
+// handleError is echo's HTTPErrorHandler: it writes the common error body and logs server faults.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	e := toError(err)
+	rid := requestID(c)
+	if e.Status >= 500 {
+		s.log.ErrorContext(c.Request().Context(), "request failed", "request_id", rid, "route", c.Path(),
+			"status", e.Status, "code", e.Code, "err", e.Err)
+	}
+	body := errorBody{Error: errorFields{Code: e.Code, Message: e.Message, RequestID: rid, Remote: e.Remote}}
+	if e.RetryAfter > 0 {
+		ra := e.RetryAfter
+		body.Error.RetryAfter = &ra
+		c.Response().Header().Set("Retry-After", strconv.Itoa(ra))
+	}
+	if e.Status == http.StatusUnauthorized {
+		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="dirgate"`)
+	}
+	var werr error
+	if c.Request().Method == http.MethodHead {
+		werr = c.NoContent(e.Status)
+	} else {
+		werr = c.JSON(e.Status, body)
+	}
+	if werr != nil {
+		s.log.WarnContext(c.Request().Context(), "writing error response", "request_id", rid, "err", werr)
+	}
+}

@@ -1,0 +1,352 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"github.com/dirgate/dirgate"
+	"github.com/dirgate/dirgate/adapters/podio"
+	"github.com/dirgate/dirgate/adapters/podio/podiosim"
+	"github.com/dirgate/dirgate/api"
+	"github.com/dirgate/dirgate/internal/creds"
+	"github.com/dirgate/dirgate/internal/crypt"
+	"github.com/dirgate/dirgate/internal/redistest"
+	"github.com/dirgate/dirgate/internal/store"
+	"github.com/dirgate/dirgate/internal/tenantauth"
+)
+
+const testJWTSecret = "test-secret-0123456789-0123456789-abcdef"
+
+// clock is the gateway's clock in tests: real time plus an offset the test moves.
+type clock struct{ offset atomic.Int64 }
+
+func (c *clock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
+func (c *clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
+
+// syncBuffer collects log output from many goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type harnessOptions struct {
+	sim           podiosim.Config
+	allowPassword bool
+	replicas      int // gateway instances on the same Redis; 0 means 1
+}
+
+// replica is one gateway instance: its own Redis client, store, credential manager and server.
+type replica struct {
+	srv   *api.Server
+	ts    *httptest.Server
+	store *store.Store
+}
+
+type harness struct {
+	t        *testing.T
+	sim      *podiosim.Server
+	simURL   string
+	replicas []*replica
+	url      string // the first replica's base URL
+	rdb      *redistest.Redis
+	clock    *clock
+	logs     *syncBuffer
+	minter   *tenantauth.Minter
+	ring     *crypt.Ring
+	spec     *openapi3.T
+}
+
+func newHarness(t *testing.T, o harnessOptions) *harness {
+	t.Helper()
+	h := &harness{t: t, rdb: redistest.New(t), clock: &clock{}, logs: &syncBuffer{}}
+	h.sim = podiosim.New(o.sim)
+	simTS := httptest.NewServer(h.sim)
+	t.Cleanup(simTS.Close)
+	h.simURL = simTS.URL
+
+	key, err := crypt.GenerateKey("k1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.ring, err = crypt.NewRing([]crypt.Key{key}); err != nil {
+		t.Fatal(err)
+	}
+	ver, err := tenantauth.NewVerifier(tenantauth.Config{HS256Secret: []byte(testJWTSecret)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.minter, err = tenantauth.NewMinter([]byte(testJWTSecret), "", "", nil); err != nil {
+		t.Fatal(err)
+	}
+	h.spec = loadSpec(t)
+
+	n := max(o.replicas, 1)
+	for range n {
+		h.replicas = append(h.replicas, h.newReplica(o, ver))
+	}
+	h.url = h.replicas[0].ts.URL
+	return h
+}
+
+func (h *harness) newReplica(o harnessOptions, ver *tenantauth.Verifier) *replica {
+	t := h.t
+	opts, err := redisOptions(h.rdb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := store.NewRedisClient(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rc.Close() })
+	st, err := store.New(store.Options{Client: rc, Prefix: h.rdb.Prefix, Ring: h.ring, Now: h.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := podio.NewClient(&http.Client{Timeout: 10 * time.Second}, nil)
+	if pc, err = pc.WithBaseURL(h.simURL + "/"); err != nil {
+		t.Fatal(err)
+	}
+	if pc, err = pc.WithAuthURL(h.simURL + "/"); err != nil {
+		t.Fatal(err)
+	}
+	pc.OAuthConfig = podio.OAuthConfig{ClientID: "demo-client", ClientSecret: "demo-secret"}
+	pc.Now = h.clock.Now
+	log := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	mgr := creds.New(creds.Options{Store: st, Refresher: pc.OAuth, Now: h.clock.Now, Logger: log})
+
+	r := &replica{store: st}
+	r.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { r.srv.ServeHTTP(w, req) }))
+	t.Cleanup(r.ts.Close)
+	pub, _ := url.Parse(r.ts.URL)
+	r.srv, err = api.New(api.Options{
+		Store: st, Creds: mgr, Verifier: ver, Podio: pc, PublicURL: pub,
+		AllowPasswordGrant: o.allowPassword, Logger: log, Now: h.clock.Now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// redisOptions points a fresh client at the test Redis.
+func redisOptions(r *redistest.Redis) (store.RedisConfig, error) {
+	return store.RedisConfig{URL: redistest.URL()}, nil
+}
+
+func loadSpec(t *testing.T) *openapi3.T {
+	t.Helper()
+	doc, err := openapi3.NewLoader().LoadFromData(dirgate.OpenAPI)
+	if err != nil {
+		t.Fatalf("openapi.yaml: %v", err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		t.Fatalf("openapi.yaml is not a valid OpenAPI document: %v", err)
+	}
+	return doc
+}
+
+// token mints a tenant token.
+func (h *harness) token(tenant string) string {
+	h.t.Helper()
+	tok, err := h.minter.Mint(tenant, time.Hour)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return tok
+}
+
+// browser returns an HTTP client that validates every gateway response against openapi.yaml,
+// keeps cookies and does not follow redirects.
+func (h *harness) browser() *http.Client {
+	jar, _ := cookiejar.New(nil)
+	return &http.Client{
+		Jar:           jar,
+		Transport:     &validating{t: h.t, spec: h.spec, gateways: h.gatewayURLs()},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		Timeout:       30 * time.Second,
+	}
+}
+
+func (h *harness) gatewayURLs() []string {
+	var out []string
+	for _, r := range h.replicas {
+		out = append(out, r.ts.URL)
+	}
+	return out
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("response is not JSON (%v): %s", err, r.body)
+	}
+}
+
+// errorCode returns the code of the common error body.
+func (r response) errorCode(t *testing.T) string {
+	t.Helper()
+	var e struct {
+		Error struct {
+			Code, Message, RequestID string
+		} `json:"error"`
+	}
+	r.json(t, &e)
+	return e.Error.Code
+}
+
+// call sends a request to base+path with an optional tenant token and JSON body.
+func (h *harness) call(c *http.Client, method, base, path, token string, body any) response {
+	h.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, base+path, rd)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := c.Do(req)
+	if err != nil {
+		h.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return response{status: res.StatusCode, header: res.Header, body: b}
+}
+
+// do calls the first replica with a fresh validating client.
+func (h *harness) do(method, path, token string, body any) response {
+	h.t.Helper()
+	return h.call(h.browser(), method, h.url, path, token, body)
+}
+
+// validating is an http.RoundTripper that checks each gateway response against openapi.yaml:
+// status documented for the operation, headers and body matching the schema.
+type validating struct {
+	t        *testing.T
+	spec     *openapi3.T
+	gateways []string
+
+	once   sync.Once
+	router routers.Router
+	err    error
+}
+
+func (v *validating) RoundTrip(req *http.Request) (*http.Response, error) {
+	res, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil || !v.isGateway(req.URL) {
+		return res, err
+	}
+	body, rerr := io.ReadAll(res.Body)
+	res.Body.Close()
+	if rerr != nil {
+		return nil, rerr
+	}
+	res.Body = io.NopCloser(bytes.NewReader(body))
+	if verr := v.check(req, res, body); verr != nil {
+		v.t.Errorf("response to %s %s breaks openapi.yaml: %v\nbody: %.500s", req.Method, req.URL.Path, verr, body)
+	}
+	return res, nil
+}
+
+func (v *validating) isGateway(u *url.URL) bool {
+	for _, g := range v.gateways {
+		if strings.HasPrefix(u.String(), g+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func (v *validating) check(req *http.Request, res *http.Response, body []byte) error {
+	v.once.Do(func() {
+		doc := *v.spec
+		doc.Servers = nil
+		for _, g := range v.gateways {
+			doc.Servers = append(doc.Servers, &openapi3.Server{URL: g})
+		}
+		v.router, v.err = gorillamux.NewRouter(&doc)
+	})
+	if v.err != nil {
+		return v.err
+	}
+	route, params, err := v.router.FindRoute(req)
+	if err != nil {
+		// Not a documented route: it must be the common 404/405 error.
+		if res.StatusCode != http.StatusNotFound && res.StatusCode != http.StatusMethodNotAllowed {
+			return fmt.Errorf("undocumented route answered %d: %w", res.StatusCode, err)
+		}
+		var doc any
+		if err := json.Unmarshal(body, &doc); err != nil {
+			return fmt.Errorf("error body is not JSON: %w", err)
+		}
+		return v.spec.Components.Schemas["Error"].Value.VisitJSON(doc)
+	}
+	opts := &openapi3filter.Options{IncludeResponseStatus: true, AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}
+	ct := res.Header.Get("Content-Type")
+	if strings.HasPrefix(ct, "text/html") || strings.HasPrefix(ct, "application/yaml") {
+		opts.ExcludeResponseBody = true
+	}
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route, Options: opts},
+		Status:                 res.StatusCode,
+		Header:                 res.Header,
+		Body:                   io.NopCloser(bytes.NewReader(body)),
+		Options:                opts,
+	}
+	if err := openapi3filter.ValidateResponse(req.Context(), in); err != nil {
+		return err
+	}
+	if res.Header.Get("X-Request-Id") == "" && res.StatusCode != http.StatusFound {
+		return errors.New("no X-Request-Id header")
+	}
+	return nil
+}

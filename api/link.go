@@ -1,0 +1,222 @@
+package api
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"html/template"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/dirgate/dirgate/internal/store"
+	"github.com/dirgate/dirgate/unified"
+)
+
+// linkCookie binds the OAuth state to the browser that started the link, so a callback URL
+// replayed in another browser links nothing.
+const linkCookie = "dirgate_link"
+
+// randomToken returns n random bytes, base64url-encoded.
+func randomToken(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+type linkTokenRequest struct {
+	RedirectURI         string `json:"redirect_uri"`
+	IntegratedAccountID string `json:"integrated_account_id"`
+}
+
+type linkTokenResponse struct {
+	LinkToken string    `json:"link_token"`
+	LinkURL   string    `json:"link_url"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// createLinkToken starts a browser link: a single-use token for GET /link/{link_token}.
+func (s *Server) createLinkToken(c echo.Context) error {
+	var req linkTokenRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	if err := checkRedirectURI(req.RedirectURI); err != nil {
+		return err
+	}
+	ctx := c.Request().Context()
+	tenant := tenantOf(c)
+	if req.IntegratedAccountID != "" {
+		if _, err := s.store.GetAccount(ctx, tenant, req.IntegratedAccountID); err != nil {
+			return err
+		}
+	}
+	token := "lt_" + randomToken(32)
+	expires := s.now().Add(s.linkTTL).UTC().Truncate(time.Second)
+	if err := s.store.PutLinkToken(ctx, token, store.LinkToken{
+		Tenant: tenant, RedirectURI: req.RedirectURI, AccountID: req.IntegratedAccountID, ExpiresAt: expires,
+	}); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, linkTokenResponse{
+		LinkToken: token, LinkURL: s.publicURL.JoinPath("link", token).String(), ExpiresAt: expires,
+	})
+}
+
+// checkRedirectURI accepts an absolute http(s) URL without a fragment: where the browser goes
+// back to after linking.
+func checkRedirectURI(raw string) error {
+	if raw == "" {
+		return badRequest("redirect_uri is required")
+	}
+	if len(raw) > 2048 {
+		return badRequest("redirect_uri is longer than 2048 characters")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return badRequest("redirect_uri must be an absolute http or https URL")
+	}
+	if u.Fragment != "" || u.User != nil {
+		return badRequest("redirect_uri must not carry a fragment or user info")
+	}
+	return nil
+}
+
+// callbackURL is the redirect URI registered with Podio for this gateway.
+func (s *Server) callbackURL() string { return s.publicURL.JoinPath("link", "callback").String() }
+
+// linkStart consumes a link token and sends the browser to Podio's authorize page with a fresh,
+// single-use state bound to the link token and to this browser.
+func (s *Server) linkStart(c echo.Context) error {
+	ctx := c.Request().Context()
+	lt, err := s.store.TakeLinkToken(ctx, c.Param("link_token"))
+	if errors.Is(err, unified.ErrNotFound) {
+		return s.linkPage(c, http.StatusNotFound, "This link has expired or was already used",
+			"Ask the application that sent you here for a new link.")
+	}
+	if err != nil {
+		return err
+	}
+	state := randomToken(32)   // 256 bits, sent to Podio and back
+	binding := randomToken(16) // 128 bits, kept in this browser's cookie
+	if err := s.store.PutState(ctx, state+"."+binding, store.OAuthState{
+		LinkToken: lt, RedirectURIForPodio: s.callbackURL(),
+	}, s.linkTTL); err != nil {
+		return err
+	}
+	authURL, err := s.podio.OAuth.AuthCodeURL(state, s.callbackURL())
+	if err != nil {
+		return err
+	}
+	c.SetCookie(&http.Cookie{
+		Name: linkCookie, Value: binding, Path: "/link/", MaxAge: int(s.linkTTL.Seconds()),
+		HttpOnly: true, Secure: s.publicURL.Scheme == "https", SameSite: http.SameSiteLaxMode,
+	})
+	return c.Redirect(http.StatusFound, authURL)
+}
+
+// linkCallback finishes a browser link: Podio sends the browser back here with code and state.
+func (s *Server) linkCallback(c echo.Context) error {
+	ctx := c.Request().Context()
+	q := c.Request().URL.Query()
+	state := q.Get("state")
+	cookie, _ := c.Cookie(linkCookie)
+	c.SetCookie(&http.Cookie{Name: linkCookie, Value: "", Path: "/link/", MaxAge: -1, HttpOnly: true,
+		Secure: s.publicURL.Scheme == "https", SameSite: http.SameSiteLaxMode})
+	if state == "" || cookie == nil || cookie.Value == "" {
+		return s.linkPage(c, http.StatusBadRequest, "This link session is not valid",
+			"It has expired, was already used, or was started in another browser. Ask for a new link.")
+	}
+	st, err := s.store.TakeState(ctx, state+"."+cookie.Value)
+	if errors.Is(err, unified.ErrNotFound) {
+		return s.linkPage(c, http.StatusBadRequest, "This link session is not valid",
+			"It has expired, was already used, or was started in another browser. Ask for a new link.")
+	}
+	if err != nil {
+		return err
+	}
+	lt := st.LinkToken
+	fail := func(code, description string) error {
+		return c.Redirect(http.StatusFound, withQuery(lt.RedirectURI, url.Values{
+			"error": {code}, "error_description": {description},
+		}))
+	}
+	if e := q.Get("error"); e != "" {
+		if e != "access_denied" {
+			e = "link_failed"
+		}
+		return fail(e, "The Podio user did not grant access.")
+	}
+	code := q.Get("code")
+	if code == "" {
+		return fail("link_failed", "Podio sent no authorization code.")
+	}
+	tok, err := s.podio.OAuth.Exchange(ctx, code, st.RedirectURIForPodio)
+	if err != nil {
+		s.log.WarnContext(ctx, "link: code exchange failed", "request_id", requestID(c), "err", err)
+		return fail("link_failed", "Podio refused the authorization code.")
+	}
+	who, err := s.identify(ctx, tok)
+	if err != nil {
+		s.log.WarnContext(ctx, "link: reading the Podio user failed", "request_id", requestID(c), "err", err)
+		return fail("link_failed", "Podio could not say who signed in.")
+	}
+	var acct store.Account
+	if lt.AccountID != "" {
+		prev, err := s.store.GetAccount(ctx, lt.Tenant, lt.AccountID)
+		if errors.Is(err, unified.ErrNotFound) {
+			return fail("link_failed", "The integrated account to re-authorize no longer exists.")
+		}
+		if err != nil {
+			return err
+		}
+		if prev.PodioUserID != who.id {
+			return fail("account_mismatch", "A different Podio user signed in than the one this account belongs to.")
+		}
+		acct, err = s.store.Reauthorize(ctx, lt.Tenant, lt.AccountID, credentialsOf(tok), who.name, who.email, who.id)
+		if err != nil {
+			return err
+		}
+	} else {
+		acct, err = s.store.CreateAccount(ctx, store.Account{
+			Tenant: lt.Tenant, Provider: providerPodio, Status: "active", GrantType: grantAuthorizationCode,
+			PodioUserID: who.id, Name: who.name, Email: who.email,
+		}, credentialsOf(tok))
+		if err != nil {
+			return err
+		}
+	}
+	return c.Redirect(http.StatusFound, withQuery(lt.RedirectURI, url.Values{"integrated_account_id": {acct.ID}}))
+}
+
+// withQuery adds params to an absolute URL, keeping the query it already has.
+func withQuery(raw string, params url.Values) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	q := u.Query()
+	for k, vs := range params {
+		q[k] = vs
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+var linkPageTemplate = template.Must(template.New("link").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}}</title>
+<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#222}
+h1{font-size:1.3rem}</style></head>
+<body><h1>{{.Title}}</h1><p>{{.Detail}}</p></body></html>
+`))
+
+// linkPage answers a browser with a small HTML page (link errors have nowhere safe to redirect to).
+func (s *Server) linkPage(c echo.Context, status int, title, detail string) error {
+	c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
+	c.Response().Header().Set("Cache-Control", "no-store")
+	c.Response().WriteHeader(status)
+	return linkPageTemplate.Execute(c.Response(), struct{ Title, Detail string }{title, detail})
+}

@@ -1,0 +1,294 @@
+package api_test
+
+import (
+	"fmt"
+	"html"
+	"io"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dirgate/dirgate/adapters/podio/podiosim"
+)
+
+var hiddenInput = regexp.MustCompile(`<input type="hidden" name="([a-z_]+)" value="([^"]*)">`)
+
+// person drives a browser through the link flow: open link_url, sign in on the simulator's
+// authorize page, and follow Podio's redirect back to the gateway's callback.
+type person struct {
+	h       *harness
+	browser *http.Client
+}
+
+func (h *harness) person() *person { return &person{h: h, browser: h.browser()} }
+
+// get fetches an absolute URL with the person's browser.
+func (p *person) get(raw string) response {
+	p.h.t.Helper()
+	res, err := p.browser.Get(raw)
+	if err != nil {
+		p.h.t.Fatalf("GET %s: %v", raw, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return response{status: res.StatusCode, header: res.Header, body: b}
+}
+
+// authorize opens the Podio authorize page at authURL, submits the decision with the
+// credentials, and returns Podio's redirect (the gateway callback URL).
+func (p *person) authorize(authURL, username, password, decision string) string {
+	t := p.h.t
+	t.Helper()
+	page := p.get(authURL)
+	if page.status != http.StatusOK {
+		t.Fatalf("authorize page: %d %s", page.status, page.body)
+	}
+	form := url.Values{"username": {username}, "password": {password}, "decision": {decision}}
+	for _, m := range hiddenInput.FindAllStringSubmatch(string(page.body), -1) {
+		form.Set(m[1], html.UnescapeString(m[2]))
+	}
+	res, err := p.browser.PostForm(p.h.simURL+"/oauth/authorize", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusFound {
+		t.Fatalf("authorize submit: %d, want a redirect", res.StatusCode)
+	}
+	return res.Header.Get("Location")
+}
+
+// startLink creates a link token for tenant and opens it; it returns Podio's authorize URL.
+func (p *person) startLink(tenant, redirectURI, accountID string) string {
+	t := p.h.t
+	t.Helper()
+	body := map[string]any{"redirect_uri": redirectURI}
+	if accountID != "" {
+		body["integrated_account_id"] = accountID
+	}
+	r := p.h.call(p.browser, "POST", p.h.url, "/link-tokens", p.h.token(tenant), body)
+	if r.status != http.StatusCreated {
+		t.Fatalf("POST /link-tokens: %d %s", r.status, r.body)
+	}
+	var lt struct {
+		LinkToken string    `json:"link_token"`
+		LinkURL   string    `json:"link_url"`
+		ExpiresAt time.Time `json:"expires_at"`
+	}
+	r.json(t, &lt)
+	if !strings.HasPrefix(lt.LinkURL, p.h.url+"/link/") || lt.ExpiresAt.Sub(p.h.clock.Now()) > 10*time.Minute+time.Second {
+		t.Fatalf("link token %+v: want a link_url on the gateway and expiry within 10 minutes", lt)
+	}
+	open := p.get(lt.LinkURL)
+	if open.status != http.StatusFound || !strings.HasPrefix(open.header.Get("Location"), p.h.simURL+"/oauth/authorize?") {
+		t.Fatalf("GET link_url: %d → %q, want a redirect to the authorize page", open.status, open.header.Get("Location"))
+	}
+	return open.header.Get("Location")
+}
+
+// finish follows the callback URL and returns where the gateway sends the browser.
+func (p *person) finish(callback string) (response, *url.URL) {
+	p.h.t.Helper()
+	r := p.get(callback)
+	loc, _ := url.Parse(r.header.Get("Location"))
+	return r, loc
+}
+
+const appRedirect = "https://app.example/linked?session=42"
+
+func TestLinkFlowEndToEnd(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	p := h.person()
+	callback := p.authorize(p.startLink("tenant-a", appRedirect, ""), "admin@demo.example", "demo", "allow")
+	if !strings.HasPrefix(callback, h.url+"/link/callback?") {
+		t.Fatalf("Podio redirected to %q, want the gateway callback", callback)
+	}
+	r, loc := p.finish(callback)
+	if r.status != http.StatusFound || loc == nil || loc.Host != "app.example" || loc.Query().Get("session") != "42" {
+		t.Fatalf("callback: %d → %v, want the app's redirect_uri with its own query kept", r.status, loc)
+	}
+	id := loc.Query().Get("integrated_account_id")
+	if !strings.HasPrefix(id, "ia_") {
+		t.Fatalf("redirect carries integrated_account_id %q", id)
+	}
+	acct := h.do("GET", "/integrated-accounts/"+id, h.token("tenant-a"), nil)
+	var a struct {
+		Status, Email, GrantType string `json:"-"`
+	}
+	var got map[string]any
+	acct.json(t, &got)
+	_ = a
+	if got["status"] != "active" || got["email"] != "admin@demo.example" || got["grant_type"] != "authorization_code" {
+		t.Errorf("linked account = %v", got)
+	}
+	uid, _ := h.sim.UserID("admin@demo.example")
+	if got["podio_user_id"] != fmt.Sprint(uid) {
+		t.Errorf("podio_user_id = %v, want %d", got["podio_user_id"], uid)
+	}
+
+	// Replaying the callback (same browser) links nothing more.
+	if r, _ := p.finish(callback); r.status != http.StatusBadRequest {
+		t.Errorf("replayed callback: %d, want 400", r.status)
+	}
+	var list struct{ Data []map[string]any }
+	h.do("GET", "/integrated-accounts", h.token("tenant-a"), nil).json(t, &list)
+	if len(list.Data) != 1 {
+		t.Errorf("after a replayed callback the tenant has %d accounts, want 1", len(list.Data))
+	}
+}
+
+func TestLinkFlowRefusals(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	countAccounts := func() int {
+		var list struct{ Data []map[string]any }
+		h.do("GET", "/integrated-accounts", h.token("tenant-a"), nil).json(t, &list)
+		return len(list.Data)
+	}
+
+	t.Run("denied consent", func(t *testing.T) {
+		p := h.person()
+		r, loc := p.finish(p.authorize(p.startLink("tenant-a", appRedirect, ""), "admin@demo.example", "demo", "deny"))
+		if r.status != http.StatusFound || loc.Query().Get("error") != "access_denied" || loc.Query().Get("integrated_account_id") != "" {
+			t.Errorf("denied: %d → %v, want redirect with error=access_denied", r.status, loc)
+		}
+	})
+	t.Run("callback in another browser", func(t *testing.T) {
+		p := h.person()
+		callback := p.authorize(p.startLink("tenant-a", appRedirect, ""), "admin@demo.example", "demo", "allow")
+		if r, _ := h.person().finish(callback); r.status != http.StatusBadRequest {
+			t.Errorf("callback without the starting browser's cookie: %d, want 400", r.status)
+		}
+		// The state was not consumed by the stranger: the right browser still completes.
+		if r, loc := p.finish(callback); r.status != http.StatusFound || loc.Query().Get("integrated_account_id") == "" {
+			t.Errorf("the starting browser after a stranger's attempt: %d → %v", r.status, loc)
+		}
+	})
+	t.Run("forged state", func(t *testing.T) {
+		p := h.person()
+		callback := p.authorize(p.startLink("tenant-a", appRedirect, ""), "admin@demo.example", "demo", "allow")
+		u, _ := url.Parse(callback)
+		q := u.Query()
+		q.Set("state", q.Get("state")+"x")
+		u.RawQuery = q.Encode()
+		if r, _ := p.finish(u.String()); r.status != http.StatusBadRequest {
+			t.Errorf("forged state: %d, want 400", r.status)
+		}
+	})
+	t.Run("link token used twice", func(t *testing.T) {
+		p := h.person()
+		r := h.call(p.browser, "POST", h.url, "/link-tokens", h.token("tenant-a"), map[string]any{"redirect_uri": appRedirect})
+		var lt struct {
+			LinkURL string `json:"link_url"`
+		}
+		r.json(t, &lt)
+		if first := p.get(lt.LinkURL); first.status != http.StatusFound {
+			t.Fatalf("first open: %d", first.status)
+		}
+		if again := p.get(lt.LinkURL); again.status != http.StatusNotFound {
+			t.Errorf("second open: %d, want 404", again.status)
+		}
+	})
+	t.Run("expired link token", func(t *testing.T) {
+		h2 := newHarness(t, harnessOptions{})
+		p := h2.person()
+		r := h2.call(p.browser, "POST", h2.url, "/link-tokens", h2.token("tenant-a"), map[string]any{"redirect_uri": appRedirect})
+		var lt struct {
+			LinkURL string `json:"link_url"`
+		}
+		r.json(t, &lt)
+		h2.clock.Advance(11 * time.Minute)
+		if got := p.get(lt.LinkURL); got.status != http.StatusNotFound {
+			t.Errorf("expired link token: %d, want 404", got.status)
+		}
+	})
+	t.Run("wrong password stays on Podio's page", func(t *testing.T) {
+		p := h.person()
+		authURL := p.startLink("tenant-a", appRedirect, "")
+		page := p.get(authURL)
+		form := url.Values{"username": {"admin@demo.example"}, "password": {"nope"}, "decision": {"allow"}}
+		for _, m := range hiddenInput.FindAllStringSubmatch(string(page.body), -1) {
+			form.Set(m[1], html.UnescapeString(m[2]))
+		}
+		res, err := p.browser.PostForm(h.simURL+"/oauth/authorize", form)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			t.Errorf("wrong password: %d, want the sign-in page again", res.StatusCode)
+		}
+	})
+	t.Run("bad link token requests", func(t *testing.T) {
+		for _, body := range []map[string]any{
+			{},
+			{"redirect_uri": "not a url"},
+			{"redirect_uri": "ftp://app.example/x"},
+			{"redirect_uri": "https://app.example/x#frag"},
+			{"redirect_uri": appRedirect, "extra": 1},
+		} {
+			if r := h.do("POST", "/link-tokens", h.token("tenant-a"), body); r.status != http.StatusBadRequest || r.errorCode(t) != "invalid_request" {
+				t.Errorf("POST /link-tokens %v: %d %s, want 400 invalid_request", body, r.status, r.body)
+			}
+		}
+		if r := h.do("POST", "/link-tokens", h.token("tenant-a"), map[string]any{"redirect_uri": appRedirect, "integrated_account_id": "ia_nope"}); r.status != http.StatusNotFound {
+			t.Errorf("link token for an unknown account: %d, want 404", r.status)
+		}
+	})
+	// denied, stranger (then completed), forged: exactly one account came out of all that.
+	if n := countAccounts(); n != 1 {
+		t.Errorf("tenant has %d accounts after the refusals, want 1 (the completed one)", n)
+	}
+}
+
+// TestReauthorizeNeedsReauthAccount: an account whose refresh token Podio refuses turns
+// needs_reauth (calls answer 424), and a browser re-link with the same Podio user revives it.
+func TestReauthorizeNeedsReauthAccount(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{sim: podiosim.Config{AccessTokenTTL: time.Hour}})
+	p := h.person()
+	_, loc := p.finish(p.authorize(p.startLink("tenant-a", appRedirect, ""), "admin@demo.example", "demo", "allow"))
+	id := loc.Query().Get("integrated_account_id")
+	tok := h.token("tenant-a")
+	if r := h.do("POST", "/integrated-accounts/"+id+"/check", tok, nil); r.status != http.StatusOK {
+		t.Fatalf("check of a fresh account: %d %s", r.status, r.body)
+	}
+
+	// Both tokens die behind our back: the access token expires and the refresh token is
+	// forgotten by Podio (29 days later).
+	h.sim.Advance(29 * 24 * time.Hour)
+	h.clock.Advance(29 * 24 * time.Hour)
+	r := h.do("POST", "/integrated-accounts/"+id+"/check", tok, nil)
+	if r.status != http.StatusFailedDependency || r.errorCode(t) != "needs_reauth" {
+		t.Fatalf("check with refused credentials: %d %s, want 424 needs_reauth", r.status, r.body)
+	}
+	var a map[string]any
+	h.do("GET", "/integrated-accounts/"+id, tok, nil).json(t, &a)
+	if a["status"] != "needs_reauth" {
+		t.Fatalf("status = %v, want needs_reauth", a["status"])
+	}
+
+	// A different Podio user cannot take the account over.
+	p2 := h.person()
+	_, loc = p2.finish(p2.authorize(p2.startLink("tenant-a", appRedirect, id), "member@demo.example", "demo", "allow"))
+	if loc.Query().Get("error") != "account_mismatch" {
+		t.Errorf("re-link as another user → %v, want error=account_mismatch", loc)
+	}
+	// The same user revives it.
+	p3 := h.person()
+	_, loc = p3.finish(p3.authorize(p3.startLink("tenant-a", appRedirect, id), "admin@demo.example", "demo", "allow"))
+	if loc.Query().Get("integrated_account_id") != id {
+		t.Fatalf("re-link → %v, want integrated_account_id=%s", loc, id)
+	}
+	if r := h.do("POST", "/integrated-accounts/"+id+"/check", tok, nil); r.status != http.StatusOK {
+		t.Fatalf("check after re-link: %d %s", r.status, r.body)
+	}
+	h.do("GET", "/integrated-accounts/"+id, tok, nil).json(t, &a)
+	if a["status"] != "active" {
+		t.Errorf("status after re-link = %v, want active", a["status"])
+	}
+}

@@ -1,0 +1,109 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+const (
+	headerRequestID = "X-Request-Id"
+	ctxRequestID    = "dirgate.request_id"
+	ctxTenant       = "dirgate.tenant"
+	// maxAuthHeader caps the Authorization header before any parsing (tenantauth caps the token too).
+	maxAuthHeader = 8<<10 + len("Bearer ")
+)
+
+// validRequestID accepts a caller's X-Request-Id only when it is short and plain, so that it is
+// safe to echo in headers, bodies and logs.
+var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// withRequestID takes the caller's X-Request-Id when well-formed, else makes one, and echoes it.
+func withRequestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		rid := c.Request().Header.Get(headerRequestID)
+		if !validRequestID.MatchString(rid) {
+			rid = newRequestID()
+		}
+		c.Set(ctxRequestID, rid)
+		c.Response().Header().Set(headerRequestID, rid)
+		return next(c)
+	}
+}
+
+func newRequestID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "req_" + hex.EncodeToString(b[:])
+}
+
+func requestID(c echo.Context) string {
+	if v, ok := c.Get(ctxRequestID).(string); ok {
+		return v
+	}
+	return ""
+}
+
+// withTimeout bounds every request's context, so no upstream or Redis call outlives it.
+func withTimeout(d time.Duration) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			ctx, cancel := context.WithTimeout(c.Request().Context(), d)
+			defer cancel()
+			c.SetRequest(c.Request().WithContext(ctx))
+			return next(c)
+		}
+	}
+}
+
+// logRequests writes one line per request. It logs the route pattern, never the raw path or the
+// query: paths like /link/{link_token} carry secrets.
+func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := s.now()
+		err := next(c)
+		status := c.Response().Status
+		if err != nil {
+			status = toError(err).Status
+		}
+		s.log.InfoContext(c.Request().Context(), "request",
+			"request_id", requestID(c), "method", c.Request().Method, "route", c.Path(),
+			"status", status, "duration_ms", s.now().Sub(start).Milliseconds(), "tenant", tenantOf(c))
+		return err
+	}
+}
+
+// requireTenant authenticates the caller's JWT and records the tenant it names.
+func (s *Server) requireTenant(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		h := c.Request().Header.Get("Authorization")
+		if h == "" {
+			return newError(http.StatusUnauthorized, "unauthorized", "missing Authorization: Bearer <token>")
+		}
+		if len(h) > maxAuthHeader {
+			return newError(http.StatusUnauthorized, "unauthorized", "token too large")
+		}
+		scheme, raw, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || raw == "" {
+			return newError(http.StatusUnauthorized, "unauthorized", "use Authorization: Bearer <token>")
+		}
+		claims, err := s.verifier.Verify(strings.TrimSpace(raw))
+		if err != nil {
+			return &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: err.Error(), Err: err}
+		}
+		c.Set(ctxTenant, claims.Tenant)
+		return next(c)
+	}
+}
+
+// tenantOf is the authenticated tenant, or "" on unauthenticated routes.
+func tenantOf(c echo.Context) string {
+	t, _ := c.Get(ctxTenant).(string)
+	return t
+}

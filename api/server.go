@@ -1,0 +1,164 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/dirgate/dirgate"
+	"github.com/dirgate/dirgate/adapters/podio"
+	"github.com/dirgate/dirgate/internal/creds"
+	"github.com/dirgate/dirgate/internal/store"
+	"github.com/dirgate/dirgate/internal/tenantauth"
+)
+
+// Options are the pieces a Server is built from. cmd/dirgate wires them from configuration.
+type Options struct {
+	Store    *store.Store
+	Creds    *creds.Manager
+	Verifier *tenantauth.Verifier
+	// Podio is a client configured with the API and authorize base URLs and the OAuth client
+	// credentials; per-account clients are derived from it.
+	Podio *podio.Client
+	// PublicURL is where callers and browsers reach this gateway; link URLs and the OAuth
+	// redirect URI are built from it.
+	PublicURL *url.URL
+	// AllowPasswordGrant enables POST /integrated-accounts with grant_type "password".
+	AllowPasswordGrant bool
+	// LinkTokenTTL is the lifetime of link tokens (at most 10 minutes); 0 means 10 minutes.
+	LinkTokenTTL time.Duration
+	// RequestTimeout bounds every request; 0 means 30 s.
+	RequestTimeout time.Duration
+	// BodyLimit caps JSON request bodies; "" means "1M".
+	BodyLimit string
+	Logger    *slog.Logger
+	Now       func() time.Time
+}
+
+// Server is the dirgate HTTP API.
+type Server struct {
+	store              *store.Store
+	creds              *creds.Manager
+	verifier           *tenantauth.Verifier
+	podio              *podio.Client
+	publicURL          *url.URL
+	allowPasswordGrant bool
+	linkTTL            time.Duration
+	log                *slog.Logger
+	now                func() time.Time
+
+	draining atomic.Bool
+	echo     *echo.Echo
+}
+
+// maxLinkTokenTTL is the longest a link token may live (the issue: "at most 10 minutes").
+const maxLinkTokenTTL = 10 * time.Minute
+
+// New builds the API server.
+func New(o Options) (*Server, error) {
+	if o.Store == nil || o.Creds == nil || o.Verifier == nil || o.Podio == nil || o.PublicURL == nil {
+		return nil, errors.New("api: Store, Creds, Verifier, Podio and PublicURL are required")
+	}
+	if o.LinkTokenTTL <= 0 || o.LinkTokenTTL > maxLinkTokenTTL {
+		o.LinkTokenTTL = maxLinkTokenTTL
+	}
+	if o.RequestTimeout <= 0 {
+		o.RequestTimeout = 30 * time.Second
+	}
+	if o.BodyLimit == "" {
+		o.BodyLimit = "1M"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	s := &Server{
+		store: o.Store, creds: o.Creds, verifier: o.Verifier, podio: o.Podio, publicURL: o.PublicURL,
+		allowPasswordGrant: o.AllowPasswordGrant, linkTTL: o.LinkTokenTTL, log: o.Logger, now: o.Now,
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.Logger.SetOutput(io.Discard)
+	e.HTTPErrorHandler = s.handleError
+	e.Use(withRequestID, s.logRequests, middleware.Recover(), withTimeout(o.RequestTimeout),
+		middleware.BodyLimit(o.BodyLimit))
+
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/openapi.yaml", serveSpec)
+
+	e.GET("/link/callback", s.linkCallback)
+	e.GET("/link/:link_token", s.linkStart)
+
+	// Tenant routes take the middleware per route: an echo Group with middleware registers a
+	// catch-all that would turn every 405 into a 404.
+	auth := s.requireTenant
+	e.POST("/link-tokens", s.createLinkToken, auth)
+	e.POST("/integrated-accounts", s.createAccount, auth)
+	e.GET("/integrated-accounts", s.listAccounts, auth)
+	e.GET("/integrated-accounts/:id", s.getAccount, auth)
+	e.DELETE("/integrated-accounts/:id", s.deleteAccount, auth)
+	e.POST("/integrated-accounts/:id/check", s.checkAccount, auth)
+	s.echo = e
+	return s, nil
+}
+
+// ServeHTTP makes Server an http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// Drain turns readiness false, so load balancers stop sending new requests while in-flight ones
+// finish (cmd/dirgate then shuts the listener down gracefully).
+func (s *Server) Drain() { s.draining.Store(true) }
+
+func (s *Server) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(c echo.Context) error {
+	if s.draining.Load() {
+		return newError(http.StatusServiceUnavailable, "not_ready", "shutting down")
+	}
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		return &Error{Status: http.StatusServiceUnavailable, Code: "not_ready", Message: "Redis is not reachable", Err: err}
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}
+
+func serveSpec(c echo.Context) error {
+	return c.Blob(http.StatusOK, "application/yaml", dirgate.OpenAPI)
+}
+
+// bindJSON decodes a JSON body strictly (unknown fields are errors) into v.
+func bindJSON(c echo.Context, v any) error {
+	ct := c.Request().Header.Get(echo.HeaderContentType)
+	if ct != "" && !isJSON(ct) {
+		return newError(http.StatusUnsupportedMediaType, "unsupported_media_type", "send Content-Type: application/json")
+	}
+	dec := jsonDecoder(c.Request().Body)
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) {
+			return badRequest("request body is empty; send a JSON object")
+		}
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return newError(http.StatusRequestEntityTooLarge, "body_too_large", "request body too large")
+		}
+		return badRequest(fmt.Sprintf("invalid JSON body: %v", err))
+	}
+	if dec.More() {
+		return badRequest("invalid JSON body: more than one JSON value")
+	}
+	return nil
+}

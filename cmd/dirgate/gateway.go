@@ -1,0 +1,125 @@
+package main
+
+import (
+	"crypto"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/dirgate/dirgate/adapters/podio"
+	"github.com/dirgate/dirgate/api"
+	"github.com/dirgate/dirgate/internal/config"
+	"github.com/dirgate/dirgate/internal/creds"
+	"github.com/dirgate/dirgate/internal/crypt"
+	"github.com/dirgate/dirgate/internal/store"
+	"github.com/dirgate/dirgate/internal/tenantauth"
+)
+
+// gateway is the wired gateway: what serve and dev run.
+type gateway struct {
+	api   *api.Server
+	store *store.Store
+	redis redis.UniversalClient
+}
+
+func (g *gateway) Close() error { return g.redis.Close() }
+
+// redisClient builds the Redis client the configuration names.
+func redisClient(cfg config.Config) (redis.UniversalClient, error) {
+	return store.NewRedisClient(store.RedisConfig{
+		URL: cfg.RedisURL, Addrs: cfg.RedisAddrs, MasterName: cfg.RedisMasterName,
+		Username: cfg.RedisUsername, Password: cfg.RedisPassword,
+		DialTimeout: cfg.RedisTimeout, ReadTimeout: cfg.RedisTimeout, WriteTimeout: cfg.RedisTimeout,
+	})
+}
+
+// newStore builds the store over rc with the configuration's key ring and prefix.
+func newStore(cfg config.Config, rc redis.UniversalClient) (*store.Store, error) {
+	keys, err := crypt.ParseKeys(cfg.EncryptionKeys)
+	if err != nil {
+		return nil, fmt.Errorf("DIRGATE_ENCRYPTION_KEYS: %w", err)
+	}
+	ring, err := crypt.NewRing(keys)
+	if err != nil {
+		return nil, fmt.Errorf("DIRGATE_ENCRYPTION_KEYS: %w", err)
+	}
+	return store.New(store.Options{Client: rc, Prefix: cfg.RedisPrefix, Ring: ring})
+}
+
+// newVerifier builds the tenant-token verifier from the configuration.
+func newVerifier(cfg config.Config) (*tenantauth.Verifier, error) {
+	tc := tenantauth.Config{Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience}
+	if cfg.JWTSecret != "" {
+		tc.HS256Secret = []byte(cfg.JWTSecret)
+	}
+	if cfg.JWTPublicKeys != "" {
+		pemData, err := os.ReadFile(cfg.JWTPublicKeys)
+		if err != nil {
+			return nil, fmt.Errorf("DIRGATE_JWT_PUBLIC_KEYS_FILE: %w", err)
+		}
+		keys, err := tenantauth.ParsePublicKeys(pemData)
+		if err != nil {
+			return nil, fmt.Errorf("DIRGATE_JWT_PUBLIC_KEYS_FILE: %w", err)
+		}
+		tc.PublicKeys = append([]crypto.PublicKey(nil), keys...)
+	}
+	return tenantauth.NewVerifier(tc)
+}
+
+// newPodioClient builds the Podio client every account's client is derived from.
+func newPodioClient(cfg config.Config) (*podio.Client, error) {
+	pc := podio.NewClient(&http.Client{Timeout: cfg.PodioTimeout}, nil)
+	pc, err := pc.WithBaseURL(cfg.PodioAPIURL)
+	if err != nil {
+		return nil, fmt.Errorf("DIRGATE_PODIO_API_URL: %w", err)
+	}
+	if pc, err = pc.WithAuthURL(cfg.PodioAuthURL); err != nil {
+		return nil, fmt.Errorf("DIRGATE_PODIO_AUTH_URL: %w", err)
+	}
+	pc.OAuthConfig = podio.OAuthConfig{ClientID: cfg.PodioClientID, ClientSecret: cfg.PodioClientSecret}
+	return pc, nil
+}
+
+// buildGateway wires every piece from cfg over the given Redis client.
+func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger) (*gateway, error) {
+	st, err := newStore(cfg, rc)
+	if err != nil {
+		return nil, err
+	}
+	ver, err := newVerifier(cfg)
+	if err != nil {
+		return nil, err
+	}
+	pc, err := newPodioClient(cfg)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := url.Parse(cfg.PublicURL)
+	if err != nil {
+		return nil, fmt.Errorf("DIRGATE_PUBLIC_URL: %w", err)
+	}
+	mgr := creds.New(creds.Options{Store: st, Refresher: pc.OAuth, Margin: cfg.RefreshMargin, Logger: log})
+	srv, err := api.New(api.Options{
+		Store: st, Creds: mgr, Verifier: ver, Podio: pc, PublicURL: pub,
+		AllowPasswordGrant: cfg.AllowPasswordGrant, LinkTokenTTL: cfg.LinkTokenTTL,
+		RequestTimeout: cfg.RequestTimeout, Logger: log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &gateway{api: srv, store: st, redis: rc}, nil
+}
+
+// newLogger returns a JSON logger at the configured level.
+func newLogger(w io.Writer, level string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: l}))
+}
