@@ -8,8 +8,8 @@ import (
 )
 
 // Directory reads one linked account's user directory from a provider. Lists are complete (the
-// adapter walks every provider page) and in no particular order; callers sort, cache and page
-// them. Ids are the provider's ids as strings; an id that cannot name an object answers
+// adapter walks every provider page), hold each id once and are sorted by CompareIDs; callers
+// cache and page them. Ids are the provider's ids as strings; an id that cannot name an object answers
 // ErrNotFound. Errors wrap the sentinels of this package or the adapter's typed upstream errors.
 type Directory interface {
 	// Me is the linked person with the organizations they belong to.

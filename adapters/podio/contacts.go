@@ -2,6 +2,7 @@ package podio
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 )
 
@@ -56,6 +57,14 @@ type Contact struct {
 	Twitter      string `json:"twitter,omitempty"`
 	IsEmployee   bool   `json:"is_employee,omitempty"`
 	ExternalID   string `json:"external_id,omitempty"`
+	// Raw is the object exactly as Podio sent it; the adapter returns it as remote_data.
+	Raw json.RawMessage `json:"-"`
+}
+
+// UnmarshalJSON decodes the profile and keeps a copy of the JSON in Raw.
+func (c *Contact) UnmarshalJSON(data []byte) error {
+	type plain Contact
+	return unmarshalRaw(data, (*plain)(c), &c.Raw)
 }
 
 // GetUser calls GET /contact/user/{user_id} and returns another user's

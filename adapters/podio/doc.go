@@ -27,4 +27,9 @@
 // UTC (see Time), and only the organization member list and the v2 space
 // member list are paged (see OrgsService.AllMembers and
 // SpaceMembersService.All).
+//
+// Directory is the adapter on top of the client: it implements
+// unified.Directory for one linked account, maps Podio objects to the unified
+// model and keeps each object as sent (the Raw fields) as remote_data. It
+// passes the conformance suite in unified/unifiedtest.
 package podio

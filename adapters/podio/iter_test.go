@@ -2,6 +2,7 @@ package podio_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -192,12 +193,15 @@ func TestIteratorStopsOnError(t *testing.T) {
 	}
 }
 
-// TestIteratorLargeLimit walks an org with more members than the
-// simulator's page cap (100). A limit above the cap must not end the walk
-// after the first, capped page.
-func TestIteratorLargeLimit(t *testing.T) {
+// TestIteratorPageSize walks an org with more members than one default page.
+// A positive limit is sent as given, so with a server that allows large pages
+// a large limit walks in fewer requests and sees the same members.
+func TestIteratorPageSize(t *testing.T) {
 	t.Parallel()
-	f := setup(t, podiosim.Config{Dataset: podiosim.Large(podiosim.LargeOptions{Seed: 3, Orgs: 1, Spaces: 4, People: 250})})
+	f := setup(t, podiosim.Config{
+		Dataset:     podiosim.Large(podiosim.LargeOptions{Seed: 3, Orgs: 1, Spaces: 4, People: 250}),
+		MaxPageSize: 1000,
+	})
 	ctx := t.Context()
 	c := f.as(f.issued(t, adminMail))
 	st := f.state(t)
@@ -205,29 +209,64 @@ func TestIteratorLargeLimit(t *testing.T) {
 		t.Fatalf("want 1 org, got %d", len(st.Orgs))
 	}
 	orgID := st.Orgs[0].OrgID
+	n := len(st.Orgs[0].Members)
+	if n <= 200 {
+		t.Fatalf("org has %d members, want more than 200", n)
+	}
+	want := map[int64]int{}
+	for _, m := range st.Orgs[0].Members {
+		want[m.UserID]++
+	}
 
-	walk := func(limit int) map[int64]int {
-		seen := map[int64]int{}
-		for m, err := range c.Orgs.AllMembers(ctx, orgID, &podio.OrgMembersOptions{Limit: limit}) {
-			if err != nil {
-				t.Fatalf("limit %d: %v", limit, err)
+	tests := []struct {
+		limit, pageSize int
+	}{
+		{limit: 40, pageSize: 40},
+		{limit: 0, pageSize: podio.DefaultPageSize},
+		{limit: 100, pageSize: 100},
+		{limit: 250, pageSize: 250},
+		{limit: 1000, pageSize: 1000},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("limit %d", tt.limit), func(t *testing.T) {
+			f.sim.ResetCalls()
+			seen := map[int64]int{}
+			for m, err := range c.Orgs.AllMembers(ctx, orgID, &podio.OrgMembersOptions{Limit: tt.limit}) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				seen[m.User.UserID]++
 			}
-			seen[m.User.UserID]++
-		}
-		return seen
+			if diff := cmp.Diff(want, seen); diff != "" {
+				t.Errorf("members seen (user id → times) (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(map[string]int{routeOrgMembers: wantPages(n, tt.pageSize)}, calls(f)); diff != "" {
+				t.Errorf("calls (-want +got):\n%s", diff)
+			}
+		})
 	}
-	small := walk(40)
-	if len(small) <= 200 {
-		t.Fatalf("walk with limit 40 saw %d members, want more than 200", len(small))
-	}
-	for id, n := range small {
-		if n != 1 {
-			t.Errorf("user %d seen %d times", id, n)
+}
+
+// TestIteratorLimitAboveServerCap pins the hazard DefaultPageSize documents:
+// a server that silently caps a larger limit returns a full capped page that
+// is shorter than the limit, and the walk ends there without an error.
+func TestIteratorLimitAboveServerCap(t *testing.T) {
+	t.Parallel()
+	f := setup(t, podiosim.Config{Dataset: podiosim.Large(podiosim.LargeOptions{Seed: 3, Orgs: 1, Spaces: 4, People: 250})})
+	c := f.as(f.issued(t, adminMail))
+	orgID := f.state(t).Orgs[0].OrgID
+	seen := 0
+	for _, err := range c.Orgs.AllMembers(t.Context(), orgID, &podio.OrgMembersOptions{Limit: 1000}) {
+		if err != nil {
+			t.Fatal(err)
 		}
+		seen++
 	}
-	for _, limit := range []int{0, 100, 1000} {
-		if diff := cmp.Diff(small, walk(limit)); diff != "" {
-			t.Errorf("limit %d: members differ from the limit-40 walk (-want +got):\n%s", limit, diff)
-		}
+	// The simulator caps at 100 by default.
+	if seen != 100 {
+		t.Errorf("walk with limit 1000 against a server capping at 100 saw %d members, want 100 (one capped page)", seen)
+	}
+	if diff := cmp.Diff(map[string]int{routeOrgMembers: 1}, calls(f)); diff != "" {
+		t.Errorf("calls (-want +got):\n%s", diff)
 	}
 }

@@ -2,6 +2,7 @@ package podio
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"iter"
 	"net/http"
@@ -54,6 +55,14 @@ type Organization struct {
 	// Spaces is set in GET /org/ items: the spaces of the org the current
 	// user is a member of.
 	Spaces []*Space `json:"spaces,omitempty"`
+	// Raw is the object exactly as Podio sent it; the adapter returns it as remote_data.
+	Raw json.RawMessage `json:"-"`
+}
+
+// UnmarshalJSON decodes the organization and keeps a copy of the JSON in Raw.
+func (o *Organization) UnmarshalJSON(data []byte) error {
+	type plain Organization
+	return unmarshalRaw(data, (*plain)(o), &o.Raw)
 }
 
 // OrgMemberSpaces counts a member's space memberships in an org (the
@@ -82,6 +91,14 @@ type OrgMember struct {
 	Tier string `json:"tier,omitempty"`
 	// Spaces is set by the single member calls.
 	Spaces *OrgMemberSpaces `json:"spaces,omitempty"`
+	// Raw is the object exactly as Podio sent it; the adapter returns it as remote_data.
+	Raw json.RawMessage `json:"-"`
+}
+
+// UnmarshalJSON decodes the member and keeps a copy of the JSON in Raw.
+func (m *OrgMember) UnmarshalJSON(data []byte) error {
+	type plain OrgMember
+	return unmarshalRaw(data, (*plain)(m), &m.Raw)
 }
 
 // EndMemberInfo previews what ending an org membership does to the spaces
@@ -178,28 +195,29 @@ func (s *OrgsService) ListMembers(ctx context.Context, orgID int64, opts *OrgMem
 }
 
 // DefaultPageSize is the page size the iterators use when the options leave
-// Limit at zero, and the largest they ask for.
+// Limit at zero. 100 is the documented default of the v2 space member list.
 //
-// Podio documents no maximum limit for either paged list, and the walk ends
-// at the first page shorter than the limit, so a server that silently capped
-// a larger limit would end the walk early without an error. 100 is the
-// documented default of the v2 space member list.
+// A positive Limit is sent as given, so the page size is the caller's choice.
+// Choose it with care: Podio documents no maximum limit for either paged
+// list, and the walk ends at the first page shorter than the limit, so a
+// server that silently capped a larger limit would end the walk early without
+// an error.
 const DefaultPageSize = 100
 
 // pageSize is the limit an iterator requests.
 func pageSize(limit int) int {
-	if limit <= 0 || limit > DefaultPageSize {
+	if limit <= 0 {
 		return DefaultPageSize
 	}
 	return limit
 }
 
 // AllMembers walks GET /org/{org_id}/member/ page by page, starting at
-// opts.Offset with page size opts.Limit (zero or above DefaultPageSize means
-// DefaultPageSize). It
-// advances the offset by the length of each page and stops after a page
-// shorter than the limit (podio-api.md §5.1). On failure it yields the error
-// once and stops. Members added or removed during the walk can shift pages.
+// opts.Offset with page size opts.Limit (zero means DefaultPageSize; see
+// there for why a limit above the server's cap is dangerous). It advances the
+// offset by the length of each page and stops after a page shorter than the
+// limit (podio-api.md §5.1). On failure it yields the error once and stops.
+// Members added or removed during the walk can shift pages.
 func (s *OrgsService) AllMembers(ctx context.Context, orgID int64, opts *OrgMembersOptions) iter.Seq2[*OrgMember, error] {
 	o := OrgMembersOptions{}
 	if opts != nil {

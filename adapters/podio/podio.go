@@ -418,3 +418,23 @@ func joinIDs(ids []int64) string {
 	}
 	return strings.Join(parts, ",")
 }
+
+// unmarshalRaw decodes data into v, a pointer to a method-less alias of the
+// type being decoded (so its UnmarshalJSON is not called again), and stores a
+// copy of data in raw: encoding/json may reuse data after UnmarshalJSON
+// returns. JSON null leaves everything unchanged, as it does for types without
+// an UnmarshalJSON method.
+func unmarshalRaw(data []byte, v any, raw *json.RawMessage) error {
+	if isNull(data) {
+		return nil
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return err
+	}
+	*raw = bytes.Clone(data)
+	return nil
+}
+
+func isNull(data []byte) bool {
+	return bytes.Equal(bytes.TrimSpace(data), []byte("null"))
+}

@@ -109,8 +109,9 @@ type simState struct {
 		OrgID   int64  `json:"org_id"`
 		Name    string `json:"name"`
 		Members []struct {
-			UserID int64  `json:"user_id"`
-			Role   string `json:"role"`
+			UserID  int64  `json:"user_id"`
+			Role    string `json:"role"`
+			Invited bool   `json:"invited"`
 		} `json:"members"`
 		Spaces []struct {
 			SpaceID  int64  `json:"space_id"`

@@ -1,6 +1,7 @@
 package podio
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -48,10 +49,16 @@ type SpaceMemberV2 struct {
 	Role string `json:"role"`
 	// Grants is the number of grants the user has on the space.
 	Grants int `json:"grants"`
+	// Raw is the object exactly as Podio sent it; the adapter returns it as remote_data.
+	Raw json.RawMessage `json:"-"`
 }
 
-// UnmarshalJSON reads "profile" and falls back to "user".
+// UnmarshalJSON reads "profile" and falls back to "user", and keeps a copy of
+// the JSON in Raw.
 func (m *SpaceMemberV2) UnmarshalJSON(data []byte) error {
+	if isNull(data) {
+		return nil
+	}
 	type plain SpaceMemberV2
 	var v struct {
 		plain
@@ -64,6 +71,7 @@ func (m *SpaceMemberV2) UnmarshalJSON(data []byte) error {
 	if m.Profile == nil {
 		m.Profile = v.User
 	}
+	m.Raw = bytes.Clone(data)
 	return nil
 }
 
@@ -142,10 +150,10 @@ func (s *SpaceMembersService) List(ctx context.Context, spaceID int64, opts *Spa
 }
 
 // All walks GET /space/{space_id}/member/v2/ page by page, starting at
-// opts.Offset with page size opts.Limit (zero or above DefaultPageSize means
-// DefaultPageSize, see there). It
-// advances the offset by the length of each page and stops after a page
-// shorter than the limit. On failure it yields the error once and stops.
+// opts.Offset with page size opts.Limit (zero means DefaultPageSize; see
+// there for why a limit above the server's cap is dangerous). It advances
+// the offset by the length of each page and stops after a page shorter than
+// the limit. On failure it yields the error once and stops.
 func (s *SpaceMembersService) All(ctx context.Context, spaceID int64, opts *SpaceMembersOptions) iter.Seq2[*SpaceMemberV2, error] {
 	o := SpaceMembersOptions{}
 	if opts != nil {

@@ -2,6 +2,7 @@ package podio
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 )
 
@@ -54,6 +55,14 @@ type Space struct {
 	CreatedBy       *ByLine    `json:"created_by,omitempty"`
 	Owner           *Reference `json:"owner,omitempty"`
 	Push            *Push      `json:"push,omitempty"`
+	// Raw is the object exactly as Podio sent it; the adapter returns it as remote_data.
+	Raw json.RawMessage `json:"-"`
+}
+
+// UnmarshalJSON decodes the space and keeps a copy of the JSON in Raw.
+func (s *Space) UnmarshalJSON(data []byte) error {
+	type plain Space
+	return unmarshalRaw(data, (*plain)(s), &s.Raw)
 }
 
 // Get calls GET /space/{space_id}.

@@ -37,6 +37,14 @@ type User struct {
 	Link      string `json:"link,omitempty"`
 	// Invites is only in GET /user/status; its shape is undocumented.
 	Invites json.RawMessage `json:"invites,omitempty"`
+	// Raw is the object exactly as Podio sent it; the adapter returns it as remote_data.
+	Raw json.RawMessage `json:"-"`
+}
+
+// UnmarshalJSON decodes the account and keeps a copy of the JSON in Raw.
+func (u *User) UnmarshalJSON(data []byte) error {
+	type plain User
+	return unmarshalRaw(data, (*plain)(u), &u.Raw)
 }
 
 // Referral is the referral block of GET /user/status.
@@ -59,6 +67,14 @@ type UserStatus struct {
 	MessageUnreadCount int             `json:"message_unread_count"`
 	CalendarCode       string          `json:"calendar_code,omitempty"`
 	Mailbox            string          `json:"mailbox,omitempty"`
+	// Raw is the object exactly as Podio sent it; the adapter returns it as remote_data.
+	Raw json.RawMessage `json:"-"`
+}
+
+// UnmarshalJSON decodes the status and keeps a copy of the JSON in Raw.
+func (s *UserStatus) UnmarshalJSON(data []byte) error {
+	type plain UserStatus
+	return unmarshalRaw(data, (*plain)(s), &s.Raw)
 }
 
 // Get calls GET /user/ and returns the current user's account.
