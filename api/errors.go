@@ -1,9 +1,12 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
@@ -25,8 +28,11 @@ type Error struct {
 
 // Remote is the upstream (Podio) answer carried in an error body.
 type Remote struct {
-	Status int             `json:"status"`
+	// Status is Podio's HTTP status; absent when Podio did not answer.
+	Status int             `json:"status,omitempty"`
 	Body   json.RawMessage `json:"body,omitempty"`
+	// Reason says why there is no answer: "timeout" or "unreachable".
+	Reason string `json:"reason,omitempty"`
 }
 
 func (e *Error) Error() string {
@@ -110,6 +116,10 @@ func toError(err error) *Error {
 	if pe, ok := errors.AsType[*podio.Error](err); ok {
 		e := &Error{Status: http.StatusBadGateway, Code: "upstream_error", Message: "Podio answered with an error", Err: err}
 		switch {
+		case pe.StatusCode == http.StatusServiceUnavailable:
+			e.Status, e.Code, e.Message = http.StatusServiceUnavailable, "upstream_unavailable", "Podio is unavailable"
+		case pe.StatusCode == http.StatusGatewayTimeout:
+			e.Status, e.Code, e.Message = http.StatusGatewayTimeout, "upstream_timeout", "Podio timed out"
 		case pe.StatusCode == http.StatusForbidden:
 			e.Status, e.Code, e.Message = http.StatusForbidden, "forbidden_upstream", "Podio refused: "+pe.Description
 		case pe.StatusCode == http.StatusNotFound:
@@ -118,10 +128,25 @@ func toError(err error) *Error {
 		e.Remote = remoteOf(pe)
 		return e
 	}
-	if errors.Is(err, errUpstreamUnavailable) {
-		return &Error{Status: http.StatusBadGateway, Code: "upstream_unavailable", Message: "Podio could not be reached", Err: err}
+	if isTimeout(err) {
+		return &Error{Status: http.StatusGatewayTimeout, Code: "upstream_timeout", Message: "Podio did not answer in time",
+			Remote: &Remote{Reason: "timeout"}, Err: err}
+	}
+	if _, ok := errors.AsType[*url.Error](err); ok || errors.Is(err, errUpstreamUnavailable) {
+		return &Error{Status: http.StatusBadGateway, Code: "upstream_unavailable", Message: "Podio could not be reached",
+			Remote: &Remote{Reason: "unreachable"}, Err: err}
 	}
 	return &Error{Status: http.StatusInternalServerError, Code: "internal_error", Message: "internal error", Err: err}
+}
+
+// isTimeout reports a call that ran out of time: the request's deadline, or a network timeout
+// talking to Podio.
+func isTimeout(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	ne, ok := errors.AsType[net.Error](err)
+	return ok && ne.Timeout()
 }
 
 // errUpstreamUnavailable marks network failures talking to Podio.

@@ -22,11 +22,13 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/dirgate/dirgate"
 	"github.com/dirgate/dirgate/adapters/podio"
 	"github.com/dirgate/dirgate/adapters/podio/podiosim"
 	"github.com/dirgate/dirgate/api"
+	"github.com/dirgate/dirgate/internal/cache"
 	"github.com/dirgate/dirgate/internal/creds"
 	"github.com/dirgate/dirgate/internal/crypt"
 	"github.com/dirgate/dirgate/internal/redistest"
@@ -64,13 +66,19 @@ type harnessOptions struct {
 	sim           podiosim.Config
 	allowPassword bool
 	replicas      int // gateway instances on the same Redis; 0 means 1
+	// cacheRedisURL gives the cache a Redis of its own (a dead or slow one in fail-open tests).
+	cacheRedisURL  string
+	ttl            api.CacheTTLs
+	requestTimeout time.Duration
+	podioPageSize  int
 }
 
 // replica is one gateway instance: its own Redis client, store, credential manager and server.
 type replica struct {
-	srv   *api.Server
-	ts    *httptest.Server
-	store *store.Store
+	srv         *api.Server
+	ts          *httptest.Server
+	store       *store.Store
+	cacheClient redis.UniversalClient
 }
 
 type harness struct {
@@ -146,13 +154,34 @@ func (h *harness) newReplica(o harnessOptions, ver *tenantauth.Verifier) *replic
 	log := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	mgr := creds.New(creds.Options{Store: st, Refresher: pc.OAuth, Now: h.clock.Now, Logger: log})
 
-	r := &replica{store: st}
+	cacheClient := rc
+	if o.cacheRedisURL != "" {
+		if cacheClient, err = store.NewRedisClient(store.RedisConfig{
+			URL: o.cacheRedisURL, DialTimeout: 50 * time.Millisecond, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
+		}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cacheClient.Close() })
+	}
+	// A short fill lock: a fetch held by a hanging Podio is abandoned soon after its caller. A
+	// longer Redis timeout than production's 50 ms: under -race, parallel tests slow Redis replies
+	// enough to mark it down, and a replica that fails open makes its own Podio calls.
+	ch, err := cache.New(cache.Options{
+		Client: cacheClient, Prefix: h.rdb.Prefix, Now: h.clock.Now, Logger: log,
+		FillLockTTL: 3 * time.Second, OpTimeout: 250 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	r := &replica{store: st, cacheClient: cacheClient}
 	r.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { r.srv.ServeHTTP(w, req) }))
 	t.Cleanup(r.ts.Close)
 	pub, _ := url.Parse(r.ts.URL)
 	r.srv, err = api.New(api.Options{
 		Store: st, Creds: mgr, Verifier: ver, Podio: pc, PublicURL: pub,
 		AllowPasswordGrant: o.allowPassword, Logger: log, Now: h.clock.Now,
+		Cache: ch, Ring: h.ring, CacheTTL: o.ttl, RequestTimeout: o.requestTimeout, PodioPageSize: o.podioPageSize,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -330,6 +359,7 @@ func (v *validating) check(req *http.Request, res *http.Response, body []byte) e
 		}
 		return v.spec.Components.Schemas["Error"].Value.VisitJSON(doc)
 	}
+	exercised.record(route.Operation.OperationID)
 	opts := &openapi3filter.Options{IncludeResponseStatus: true, AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}
 	ct := res.Header.Get("Content-Type")
 	if strings.HasPrefix(ct, "text/html") || strings.HasPrefix(ct, "application/yaml") {

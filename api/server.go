@@ -16,7 +16,9 @@ import (
 
 	"github.com/dirgate/dirgate"
 	"github.com/dirgate/dirgate/adapters/podio"
+	"github.com/dirgate/dirgate/internal/cache"
 	"github.com/dirgate/dirgate/internal/creds"
+	"github.com/dirgate/dirgate/internal/crypt"
 	"github.com/dirgate/dirgate/internal/store"
 	"github.com/dirgate/dirgate/internal/tenantauth"
 )
@@ -42,6 +44,17 @@ type Options struct {
 	BodyLimit string
 	Logger    *slog.Logger
 	Now       func() time.Time
+
+	// Cache holds directory data for every replica; Ring seals list cursors (the credential key
+	// ring: cursors are bound to their use by the sealed additional data).
+	Cache *cache.Cache
+	Ring  *crypt.Ring
+	// CacheTTL says how long directory data is served from the cache; zero fields take defaults.
+	CacheTTL CacheTTLs
+	// PodioPageSize is the page size asked of Podio's paged member lists; 0 means 100.
+	PodioPageSize int
+	// CursorTTL is the lifetime of a list cursor; 0 means 1 hour.
+	CursorTTL time.Duration
 }
 
 // Server is the dirgate HTTP API.
@@ -55,6 +68,11 @@ type Server struct {
 	linkTTL            time.Duration
 	log                *slog.Logger
 	now                func() time.Time
+	cache              *cache.Cache
+	ring               *crypt.Ring
+	ttl                CacheTTLs
+	podioPageSize      int
+	cursorTTL          time.Duration
 
 	draining atomic.Bool
 	echo     *echo.Echo
@@ -65,8 +83,11 @@ const maxLinkTokenTTL = 10 * time.Minute
 
 // New builds the API server.
 func New(o Options) (*Server, error) {
-	if o.Store == nil || o.Creds == nil || o.Verifier == nil || o.Podio == nil || o.PublicURL == nil {
-		return nil, errors.New("api: Store, Creds, Verifier, Podio and PublicURL are required")
+	if o.Store == nil || o.Creds == nil || o.Verifier == nil || o.Podio == nil || o.PublicURL == nil || o.Cache == nil || o.Ring == nil {
+		return nil, errors.New("api: Store, Creds, Verifier, Podio, PublicURL, Cache and Ring are required")
+	}
+	if o.CursorTTL <= 0 {
+		o.CursorTTL = time.Hour
 	}
 	if o.LinkTokenTTL <= 0 || o.LinkTokenTTL > maxLinkTokenTTL {
 		o.LinkTokenTTL = maxLinkTokenTTL
@@ -86,6 +107,7 @@ func New(o Options) (*Server, error) {
 	s := &Server{
 		store: o.Store, creds: o.Creds, verifier: o.Verifier, podio: o.Podio, publicURL: o.PublicURL,
 		allowPasswordGrant: o.AllowPasswordGrant, linkTTL: o.LinkTokenTTL, log: o.Logger, now: o.Now,
+		cache: o.Cache, ring: o.Ring, ttl: o.CacheTTL.withDefaults(), podioPageSize: o.PodioPageSize, cursorTTL: o.CursorTTL,
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -110,6 +132,7 @@ func New(o Options) (*Server, error) {
 	e.GET("/integrated-accounts/:id", s.getAccount, auth)
 	e.DELETE("/integrated-accounts/:id", s.deleteAccount, auth)
 	e.POST("/integrated-accounts/:id/check", s.checkAccount, auth)
+	s.registerDirectory(e, auth)
 	s.echo = e
 	return s, nil
 }

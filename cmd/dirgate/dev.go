@@ -140,10 +140,16 @@ Copy and paste:
 
 # --- dirgate dev quickstart ---
 export DIRGATE_TOKEN='%[3]s'
-# Link the demo Podio admin server-side (password grant; enabled in dev mode):
-curl -s -X POST %[1]s/integrated-accounts -H "Authorization: Bearer $DIRGATE_TOKEN" -H 'Content-Type: application/json' -d '{"grant_type":"password","username":"admin@demo.example","password":"demo"}'
+# Link the demo Podio admin server-side (password grant; enabled in dev mode) and keep its id:
+LINKED=$(curl -s -X POST %[1]s/integrated-accounts -H "Authorization: Bearer $DIRGATE_TOKEN" -H 'Content-Type: application/json' -d '{"grant_type":"password","username":"admin@demo.example","password":"demo"}')
+echo "$LINKED"
+export DIRGATE_ACCOUNT=$(echo "$LINKED" | sed -n 's/^{"id":"\([^"]*\)".*/\1/p')
 # List the tenant's integrated accounts:
 curl -s %[1]s/integrated-accounts -H "Authorization: Bearer $DIRGATE_TOKEN"
+# List the users of the linked person's organizations, 5 per page (pass next_cursor for the next page):
+curl -s "%[1]s/unified/user-directory/users?integrated_account_id=$DIRGATE_ACCOUNT&limit=5&ignore_remote_data=true" -H "Authorization: Bearer $DIRGATE_TOKEN"
+# List the workspaces of organization 3001 (a workspace picker's data):
+curl -s "%[1]s/unified/user-directory/workspaces?integrated_account_id=$DIRGATE_ACCOUNT&organization_id=3001&ignore_remote_data=true" -H "Authorization: Bearer $DIRGATE_TOKEN"
 # Or link in a browser: create a link token, then open its link_url (sign in as admin@demo.example / demo):
 curl -s -X POST %[1]s/link-tokens -H "Authorization: Bearer $DIRGATE_TOKEN" -H 'Content-Type: application/json' -d '{"redirect_uri":"http://localhost:3000/linked"}'
 # --- end ---

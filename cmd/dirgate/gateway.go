@@ -13,6 +13,7 @@ import (
 
 	"github.com/dirgate/dirgate/adapters/podio"
 	"github.com/dirgate/dirgate/api"
+	"github.com/dirgate/dirgate/internal/cache"
 	"github.com/dirgate/dirgate/internal/config"
 	"github.com/dirgate/dirgate/internal/creds"
 	"github.com/dirgate/dirgate/internal/crypt"
@@ -25,9 +26,16 @@ type gateway struct {
 	api   *api.Server
 	store *store.Store
 	redis redis.UniversalClient
+	// cacheRedis is set when DIRGATE_CACHE_REDIS_URL names a Redis of its own.
+	cacheRedis redis.UniversalClient
 }
 
-func (g *gateway) Close() error { return g.redis.Close() }
+func (g *gateway) Close() error {
+	if g.cacheRedis != nil {
+		g.cacheRedis.Close()
+	}
+	return g.redis.Close()
+}
 
 // redisClient builds the Redis client the configuration names.
 func redisClient(cfg config.Config) (redis.UniversalClient, error) {
@@ -38,8 +46,8 @@ func redisClient(cfg config.Config) (redis.UniversalClient, error) {
 	})
 }
 
-// newStore builds the store over rc with the configuration's key ring and prefix.
-func newStore(cfg config.Config, rc redis.UniversalClient) (*store.Store, error) {
+// newRing builds the key ring that seals credentials and cursors.
+func newRing(cfg config.Config) (*crypt.Ring, error) {
 	keys, err := crypt.ParseKeys(cfg.EncryptionKeys)
 	if err != nil {
 		return nil, fmt.Errorf("DIRGATE_ENCRYPTION_KEYS: %w", err)
@@ -48,7 +56,40 @@ func newStore(cfg config.Config, rc redis.UniversalClient) (*store.Store, error)
 	if err != nil {
 		return nil, fmt.Errorf("DIRGATE_ENCRYPTION_KEYS: %w", err)
 	}
+	return ring, nil
+}
+
+// newStore builds the store over rc with the configuration's key ring and prefix.
+func newStore(cfg config.Config, rc redis.UniversalClient) (*store.Store, error) {
+	ring, err := newRing(cfg)
+	if err != nil {
+		return nil, err
+	}
 	return store.New(store.Options{Client: rc, Prefix: cfg.RedisPrefix, Ring: ring})
+}
+
+// newCache builds the directory cache: on its own Redis when DIRGATE_CACHE_REDIS_URL is set (the
+// returned client is then to be closed), else on rc.
+func newCache(cfg config.Config, rc redis.UniversalClient, log *slog.Logger) (*cache.Cache, redis.UniversalClient, error) {
+	var own redis.UniversalClient
+	if cfg.CacheRedisURL != "" {
+		var err error
+		own, err = store.NewRedisClient(store.RedisConfig{
+			URL: cfg.CacheRedisURL, DialTimeout: cfg.CacheTimeout, ReadTimeout: cfg.RedisTimeout, WriteTimeout: cfg.RedisTimeout,
+		})
+		if err != nil {
+			return nil, nil, fmt.Errorf("DIRGATE_CACHE_REDIS_URL: %w", err)
+		}
+		rc = own
+	}
+	c, err := cache.New(cache.Options{Client: rc, Prefix: cfg.RedisPrefix, OpTimeout: cfg.CacheTimeout, SnapshotTTL: cfg.CursorTTL, Logger: log})
+	if err != nil {
+		if own != nil {
+			own.Close()
+		}
+		return nil, nil, err
+	}
+	return c, own, nil
 }
 
 // newVerifier builds the tenant-token verifier from the configuration.
@@ -87,7 +128,11 @@ func newPodioClient(cfg config.Config) (*podio.Client, error) {
 
 // buildGateway wires every piece from cfg over the given Redis client.
 func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger) (*gateway, error) {
-	st, err := newStore(cfg, rc)
+	ring, err := newRing(cfg)
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.New(store.Options{Client: rc, Prefix: cfg.RedisPrefix, Ring: ring})
 	if err != nil {
 		return nil, err
 	}
@@ -104,15 +149,27 @@ func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger)
 		return nil, fmt.Errorf("DIRGATE_PUBLIC_URL: %w", err)
 	}
 	mgr := creds.New(creds.Options{Store: st, Refresher: pc.OAuth, Margin: cfg.RefreshMargin, Logger: log})
+	ch, cacheRedis, err := newCache(cfg, rc, log)
+	if err != nil {
+		return nil, err
+	}
 	srv, err := api.New(api.Options{
 		Store: st, Creds: mgr, Verifier: ver, Podio: pc, PublicURL: pub,
 		AllowPasswordGrant: cfg.AllowPasswordGrant, LinkTokenTTL: cfg.LinkTokenTTL,
 		RequestTimeout: cfg.RequestTimeout, Logger: log,
+		Cache: ch, Ring: ring, PodioPageSize: cfg.PodioPageSize, CursorTTL: cfg.CursorTTL,
+		CacheTTL: api.CacheTTLs{
+			Me: cfg.CacheTTLMe, Organizations: cfg.CacheTTLOrgs, Workspaces: cfg.CacheTTLWorkspaces,
+			Users: cfg.CacheTTLUsers, MaxStale: cfg.CacheMaxStale,
+		},
 	})
 	if err != nil {
+		if cacheRedis != nil {
+			cacheRedis.Close()
+		}
 		return nil, err
 	}
-	return &gateway{api: srv, store: st, redis: rc}, nil
+	return &gateway{api: srv, store: st, redis: rc, cacheRedis: cacheRedis}, nil
 }
 
 // newLogger returns a JSON logger at the configured level.

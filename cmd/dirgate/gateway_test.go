@@ -66,12 +66,13 @@ func TestDevQuickstartWorksAsPrinted(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the printed commands failed: %v\n%s", err, out)
 	}
-	// Three JSON answers: the linked account, the list holding it, and a link token.
+	// Five JSON answers: the linked account, the list holding it, a page of users, the
+	// workspaces of org 3001, and a link token.
 	dec := json.NewDecoder(bytes.NewReader(out))
-	var linked, list, link map[string]any
-	for _, v := range []*map[string]any{&linked, &list, &link} {
+	var linked, list, users, workspaces, link map[string]any
+	for _, v := range []*map[string]any{&linked, &list, &users, &workspaces, &link} {
 		if err := dec.Decode(v); err != nil {
-			t.Fatalf("output is not three JSON objects: %v\n%s", err, out)
+			t.Fatalf("output is not five JSON objects: %v\n%s", err, out)
 		}
 	}
 	if linked["status"] != "active" || linked["email"] != "admin@demo.example" {
@@ -79,6 +80,12 @@ func TestDevQuickstartWorksAsPrinted(t *testing.T) {
 	}
 	if data, _ := list["data"].([]any); len(data) != 1 {
 		t.Errorf("list answered %v, want the one linked account", list)
+	}
+	if res, _ := users["result"].([]any); len(res) != 5 || users["next_cursor"] == nil {
+		t.Errorf("users answered %v, want a first page of 5 with a next cursor", users)
+	}
+	if res, _ := workspaces["result"].([]any); len(res) == 0 {
+		t.Errorf("workspaces answered %v", workspaces)
 	}
 	if u, _ := link["link_url"].(string); !strings.Contains(u, "/link/") {
 		t.Errorf("link token answered %v", link)

@@ -44,6 +44,16 @@ type Config struct {
 	RedisTimeout       time.Duration `env:"DIRGATE_REDIS_TIMEOUT" envDefault:"500ms" doc:"dial, read and write timeout of Redis calls"`
 	ShutdownTimeout    time.Duration `env:"DIRGATE_SHUTDOWN_TIMEOUT" envDefault:"20s" doc:"how long shutdown waits for requests in flight"`
 	LogLevel           string        `env:"DIRGATE_LOG_LEVEL" envDefault:"info" doc:"log level: debug, info, warn or error"`
+
+	CacheRedisURL      string        `env:"DIRGATE_CACHE_REDIS_URL" secret:"url" doc:"Redis URL (redis:// or rediss://) for cached directory data only; unset: the main Redis"`
+	CacheTimeout       time.Duration `env:"DIRGATE_CACHE_TIMEOUT" envDefault:"50ms" doc:"timeout of one cache read in Redis; slower or failing cache reads go to Podio (fail open)"`
+	CacheTTLMe         time.Duration `env:"DIRGATE_CACHE_TTL_ME" envDefault:"5m" doc:"how long /me is served from the cache"`
+	CacheTTLOrgs       time.Duration `env:"DIRGATE_CACHE_TTL_ORGANIZATIONS" envDefault:"10m" doc:"how long organizations are served from the cache"`
+	CacheTTLWorkspaces time.Duration `env:"DIRGATE_CACHE_TTL_WORKSPACES" envDefault:"10m" doc:"how long workspaces are served from the cache"`
+	CacheTTLUsers      time.Duration `env:"DIRGATE_CACHE_TTL_USERS" envDefault:"5m" doc:"how long users (lists and single users) are served from the cache"`
+	CacheMaxStale      time.Duration `env:"DIRGATE_CACHE_MAX_STALE" envDefault:"1h" doc:"how much older than its TTL cached data may be when it is served because Podio fails (0: never serve stale data)"`
+	CursorTTL          time.Duration `env:"DIRGATE_CURSOR_TTL" envDefault:"1h" doc:"lifetime of a list cursor (next_cursor)"`
+	PodioPageSize      int           `env:"DIRGATE_PODIO_PAGE_SIZE" envDefault:"100" doc:"page size asked of Podio's paged member lists (the largest Podio serves; Podio documents no maximum)"`
 }
 
 const (
@@ -51,6 +61,8 @@ const (
 	MinJWTSecret = 32
 	// MaxLinkTokenTTL is the longest DIRGATE_LINK_TOKEN_TTL accepted.
 	MaxLinkTokenTTL = 10 * time.Minute
+	// MaxPodioPageSize is the largest DIRGATE_PODIO_PAGE_SIZE accepted.
+	MaxPodioPageSize = 1000
 )
 
 // Load parses environ ("NAME=value" entries, as from os.Environ) into a Config, applying defaults.
@@ -262,9 +274,27 @@ func (c Config) Validate() error {
 		{"DIRGATE_PODIO_TIMEOUT", c.PodioTimeout},
 		{"DIRGATE_REDIS_TIMEOUT", c.RedisTimeout},
 		{"DIRGATE_SHUTDOWN_TIMEOUT", c.ShutdownTimeout},
+		{"DIRGATE_CACHE_TIMEOUT", c.CacheTimeout},
+		{"DIRGATE_CACHE_TTL_ME", c.CacheTTLMe},
+		{"DIRGATE_CACHE_TTL_ORGANIZATIONS", c.CacheTTLOrgs},
+		{"DIRGATE_CACHE_TTL_WORKSPACES", c.CacheTTLWorkspaces},
+		{"DIRGATE_CACHE_TTL_USERS", c.CacheTTLUsers},
+		{"DIRGATE_CURSOR_TTL", c.CursorTTL},
 	} {
 		if d.v <= 0 {
 			add("%s is %s: set a positive duration such as 30s", d.name, d.v)
+		}
+	}
+
+	if c.CacheMaxStale < 0 {
+		add("DIRGATE_CACHE_MAX_STALE is %s: set 0 or a positive duration such as 1h", c.CacheMaxStale)
+	}
+	if c.PodioPageSize < 1 || c.PodioPageSize > MaxPodioPageSize {
+		add("DIRGATE_PODIO_PAGE_SIZE is %d: set 1 to %d (100 is Podio's documented default)", c.PodioPageSize, MaxPodioPageSize)
+	}
+	if c.CacheRedisURL != "" {
+		if err := checkRedisURL(c.CacheRedisURL); err != nil {
+			add("DIRGATE_CACHE_REDIS_URL: %w", err)
 		}
 	}
 

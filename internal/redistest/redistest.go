@@ -47,6 +47,20 @@ type Redis struct {
 // Key returns the test's prefix followed by name.
 func (r *Redis) Key(name string) string { return r.Prefix + name }
 
+// Reachable reports whether the test Redis answers a PING within two seconds.
+func Reachable() bool {
+	opts, err := redis.ParseURL(URL())
+	if err != nil {
+		return false
+	}
+	opts.DialTimeout = time.Second
+	c := redis.NewClient(opts)
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return c.Ping(ctx).Err() == nil
+}
+
 // New connects to the test Redis, registers cleanup of the test's keys, and returns the client.
 // It skips the test when Redis is unreachable, or fails it when CI=true.
 func New(t testing.TB) *Redis {

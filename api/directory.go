@@ -1,0 +1,726 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/dirgate/dirgate/adapters/podio"
+	"github.com/dirgate/dirgate/internal/cache"
+	"github.com/dirgate/dirgate/unified"
+)
+
+// The unified read API: /unified/user-directory/... Every list is read completely from Podio
+// once, kept in the cache as an immutable snapshot sorted by id, and paged from there; a cursor
+// names the snapshot and the offset, so a crawl is consistent however Podio changes meanwhile.
+
+const (
+	defaultLimit = 20
+	maxLimit     = 100
+	dirPrefix    = "/unified/user-directory"
+)
+
+// CacheTTLs say how long each kind of directory data is served from the cache.
+type CacheTTLs struct {
+	Me, Organizations, Workspaces, Users time.Duration
+	// MaxStale bounds how old data may be when it is served because Podio failed.
+	MaxStale time.Duration
+}
+
+func (t CacheTTLs) withDefaults() CacheTTLs {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&t.Me, 5*time.Minute)
+	def(&t.Organizations, 10*time.Minute)
+	def(&t.Workspaces, 10*time.Minute)
+	def(&t.Users, 5*time.Minute)
+	if t.MaxStale < 0 {
+		t.MaxStale = 0
+	}
+	return t
+}
+
+func (s *Server) registerDirectory(e *echo.Echo, auth echo.MiddlewareFunc) {
+	e.GET(dirPrefix+"/me", s.getMe, auth)
+	e.GET(dirPrefix+"/organizations", s.listOrganizations, auth)
+	e.GET(dirPrefix+"/organizations/:id", s.getOrganization, auth)
+	e.GET(dirPrefix+"/workspaces", s.listWorkspaces, auth)
+	e.GET(dirPrefix+"/workspaces/:id", s.getWorkspace, auth)
+	e.GET(dirPrefix+"/users", s.listUsers, auth)
+	e.GET(dirPrefix+"/users/:id", s.getUser, auth)
+	e.GET(dirPrefix+"/roles", s.listRoles, auth)
+	e.GET(dirPrefix+"/roles/:id", s.getRole, auth)
+}
+
+// dirCall is one request to the directory routes: whose account, and how to read it.
+type dirCall struct {
+	s            *Server
+	c            echo.Context
+	tenant       string
+	account      string
+	ignoreRemote bool
+	fresh        bool
+	start        time.Time
+}
+
+// common query parameters of every directory route.
+var dirCommonParams = []string{"integrated_account_id", "ignore_remote_data"}
+
+// listParams are the query parameters every list route takes besides its filters.
+var listParams = []string{"limit", "next_cursor"}
+
+// newDirCall checks the query parameters and that the account exists and is the tenant's.
+func (s *Server) newDirCall(c echo.Context, allowed ...string) (*dirCall, error) {
+	q := c.QueryParams()
+	allowed = append(allowed, dirCommonParams...)
+	for k, v := range q {
+		if !slices.Contains(allowed, k) {
+			return nil, badRequest(fmt.Sprintf("unknown query parameter %q; this route takes: %s", k, strings.Join(allowed, ", ")))
+		}
+		if len(v) > 1 {
+			return nil, badRequest(fmt.Sprintf("query parameter %q is given more than once", k))
+		}
+	}
+	d := &dirCall{s: s, c: c, tenant: tenantOf(c), account: q.Get("integrated_account_id"), start: s.now()}
+	if d.account == "" {
+		return nil, badRequest("integrated_account_id is required")
+	}
+	switch q.Get("ignore_remote_data") {
+	case "", "false":
+	case "true":
+		d.ignoreRemote = true
+	default:
+		return nil, badRequest(`ignore_remote_data must be "true" or "false"`)
+	}
+	for _, v := range c.Request().Header.Values("Cache-Control") {
+		for _, d2 := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(d2), "no-cache") {
+				d.fresh = true
+			}
+		}
+	}
+	if _, err := s.store.GetAccount(c.Request().Context(), d.tenant, d.account); err != nil {
+		if errors.Is(err, unified.ErrNotFound) {
+			return nil, notFound("integrated account")
+		}
+		return nil, err
+	}
+	return d, nil
+}
+
+func (d *dirCall) ctx() context.Context { return d.c.Request().Context() }
+
+func (d *dirCall) scope() cache.Scope { return cache.Scope{Tenant: d.tenant, Account: d.account} }
+
+// directory is the account's Podio directory; its token source refreshes exactly once across
+// replicas.
+func (d *dirCall) directory() unified.Directory {
+	pc := d.s.podio.WithTokenSource(d.s.creds.TokenSource(d.tenant, d.account))
+	return podio.NewDirectory(pc, podio.DirectoryOptions{PageSize: d.s.podioPageSize})
+}
+
+func (d *dirCall) policy(ttl time.Duration) cache.Policy {
+	return cache.Policy{TTL: ttl, MaxStale: d.s.ttl.MaxStale, Fresh: d.fresh, Stale: staleAllowed}
+}
+
+// staleAllowed says which failures may be masked by stale data: Podio being down, slow or out of
+// quota, not answers about the data itself (404, 403) or the account (needs re-authorization).
+func staleAllowed(err error) bool {
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, unified.ErrNotFound), errors.Is(err, unified.ErrNeedsReauth):
+		return false
+	}
+	if _, ok := errors.AsType[*podio.RateLimitError](err); ok {
+		return true
+	}
+	if pe, ok := errors.AsType[*podio.Error](err); ok {
+		return pe.StatusCode >= 500
+	}
+	return true
+}
+
+// cacheHeaders reports where the data came from and how old it is.
+func (d *dirCall) cacheHeaders(state cache.State, fetchedAt time.Time) {
+	h := d.c.Response().Header()
+	h.Set("X-Cache", string(state))
+	age := max(d.s.now().Sub(fetchedAt), 0)
+	h.Set("Age", strconv.FormatInt(int64(age/time.Second), 10))
+}
+
+// value serves a single object through the cache.
+func (d *dirCall) value(key string, ttl time.Duration, fetch func(context.Context, unified.Directory) (any, error), strip func([]byte) ([]byte, error)) error {
+	b, snap, err := d.s.cache.Value(d.ctx(), d.scope(), key, d.policy(ttl), func(ctx context.Context) ([]byte, error) {
+		v, err := fetch(ctx, d.directory())
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(v)
+	})
+	if err != nil {
+		return err
+	}
+	if d.ignoreRemote {
+		if b, err = strip(b); err != nil {
+			return err
+		}
+	}
+	d.cacheHeaders(snap.State, snap.FetchedAt)
+	return d.c.JSONBlob(http.StatusOK, b)
+}
+
+// listSpec describes one list route's data.
+type listSpec struct {
+	route   string // binds cursors
+	key     string // cache key of the unfiltered list
+	ttl     time.Duration
+	fetch   func(context.Context) ([][]byte, bool, error)
+	filters url.Values        // canonical filters; part of the cursor binding
+	keep    func([]byte) bool // nil when the base list is served as is
+	strip   func([]byte) ([]byte, error)
+}
+
+// parseLimit reads limit (1..100, default 20).
+func parseLimit(c echo.Context) (int, error) {
+	v := c.QueryParam("limit")
+	if v == "" {
+		return defaultLimit, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > maxLimit {
+		return 0, badRequest(fmt.Sprintf("limit must be an integer from 1 to %d", maxLimit))
+	}
+	return n, nil
+}
+
+// listPage is the envelope of every list.
+type listPage struct {
+	Result            []json.RawMessage `json:"result"`
+	NextCursor        *string           `json:"next_cursor"`
+	ResultCount       int               `json:"result_count"`
+	IsPartialResponse bool              `json:"is_partial_response"`
+}
+
+func (d *dirCall) list(spec listSpec) error {
+	limit, err := parseLimit(d.c)
+	if err != nil {
+		return err
+	}
+	bind := cursorBinding{tenant: d.tenant, account: d.account, route: spec.route, filters: spec.filters.Encode()}
+	codec := cursorCodec{ring: d.s.ring, now: d.s.now}
+	ctx := d.ctx()
+
+	var (
+		items     [][]byte
+		snap      cache.Snapshot
+		offset    int
+		state     cache.State
+		fetchedAt time.Time
+		partial   bool
+	)
+	if raw := d.c.QueryParam("next_cursor"); raw != "" {
+		cur, err := codec.open(bind, raw)
+		if err != nil {
+			return err
+		}
+		offset, state, fetchedAt, partial = cur.Offset, cache.Hit, time.UnixMilli(cur.FetchedAt), cur.Partial
+		snap = cache.Snapshot{ID: cur.Snapshot}
+		items, err = d.s.cache.Page(ctx, d.scope(), cur.Snapshot, offset, limit+1)
+		if errors.Is(err, cache.ErrSnapshotGone) {
+			// The list this crawl started on expired or was evicted: continue on the current list
+			// after the last id served. Lists are sorted by id, so members present throughout the
+			// crawl are still seen exactly once.
+			if snap, offset, err = d.resume(spec, cur.LastID); err != nil {
+				return err
+			}
+			state, fetchedAt, partial = snap.State, snap.FetchedAt, snap.Partial
+			items, err = d.s.cache.Page(ctx, d.scope(), snap.ID, offset, limit+1)
+		}
+		if err != nil {
+			return err
+		}
+	} else {
+		if snap, err = d.snapshot(spec, d.policy(spec.ttl), limit+1); err != nil {
+			return err
+		}
+		items, state, fetchedAt, partial = snap.First, snap.State, snap.FetchedAt, snap.Partial
+	}
+
+	page := listPage{Result: make([]json.RawMessage, 0, min(len(items), limit)), IsPartialResponse: partial}
+	more := len(items) > limit
+	if more {
+		items = items[:limit]
+	}
+	for _, it := range items {
+		if d.ignoreRemote {
+			if it, err = spec.strip(it); err != nil {
+				return err
+			}
+		}
+		page.Result = append(page.Result, it)
+	}
+	page.ResultCount = len(page.Result)
+	if more {
+		last, err := idOf(items[len(items)-1])
+		if err != nil {
+			return err
+		}
+		next, err := codec.seal(bind, cursor{
+			Snapshot: snap.ID, Offset: offset + len(items), LastID: last,
+			Expires: d.s.now().Add(d.s.cursorTTL).Unix(), FetchedAt: fetchedAt.UnixMilli(), Partial: partial,
+		})
+		if err != nil {
+			return err
+		}
+		page.NextCursor = &next
+	}
+	d.cacheHeaders(state, fetchedAt)
+	return d.c.JSON(http.StatusOK, page)
+}
+
+// snapshot reads the route's list from the cache (filling it from Podio when needed) and, when
+// the route has filters, the filtered list derived from it.
+func (d *dirCall) snapshot(spec listSpec, p cache.Policy, first int) (cache.Snapshot, error) {
+	baseFirst := first
+	if spec.keep != nil {
+		baseFirst = 0
+	}
+	snap, err := d.s.cache.List(d.ctx(), d.scope(), spec.key, p, baseFirst, spec.fetch)
+	if err != nil {
+		return cache.Snapshot{}, err
+	}
+	if spec.keep == nil {
+		return snap, nil
+	}
+	sum := sha256.Sum256([]byte(spec.route + "?" + spec.filters.Encode()))
+	return d.s.cache.Derive(d.ctx(), d.scope(), snap, hex.EncodeToString(sum[:12]), first, spec.keep)
+}
+
+// resume finds where a crawl continues on the current list: after the item with id lastID.
+func (d *dirCall) resume(spec listSpec, lastID string) (cache.Snapshot, int, error) {
+	p := d.policy(spec.ttl)
+	p.Fresh = false
+	snap, err := d.snapshot(spec, p, 0)
+	if err != nil {
+		return cache.Snapshot{}, 0, err
+	}
+	lo, hi := 0, snap.Count
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		it, err := d.s.cache.Page(d.ctx(), d.scope(), snap.ID, mid, 1)
+		if err != nil {
+			return cache.Snapshot{}, 0, err
+		}
+		if len(it) == 0 {
+			hi = mid
+			continue
+		}
+		id, err := idOf(it[0])
+		if err != nil {
+			return cache.Snapshot{}, 0, err
+		}
+		if unified.CompareIDs(id, lastID) <= 0 {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	return snap, lo, nil
+}
+
+func idOf(item []byte) (string, error) {
+	var v struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(item, &v); err != nil {
+		return "", fmt.Errorf("cached item: %w", err)
+	}
+	return v.ID, nil
+}
+
+// encodeAll marshals a list sorted by id.
+func encodeAll[T any](items []T, id func(*T) string) ([][]byte, error) {
+	slices.SortFunc(items, func(a, b T) int { return unified.CompareIDs(id(&a), id(&b)) })
+	out := make([][]byte, len(items))
+	for i := range items {
+		b, err := json.Marshal(&items[i])
+		if err != nil {
+			return nil, err
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
+// stripper returns a function that removes remote_data from an encoded T.
+func stripper[T any](clear func(*T)) func([]byte) ([]byte, error) {
+	return func(b []byte) ([]byte, error) {
+		var v T
+		if err := json.Unmarshal(b, &v); err != nil {
+			return nil, fmt.Errorf("cached item: %w", err)
+		}
+		clear(&v)
+		return json.Marshal(&v)
+	}
+}
+
+var (
+	stripUser = stripper(func(u *unified.User) { u.RemoteData = nil })
+	stripMe   = stripper(func(m *unified.Me) { m.RemoteData = nil })
+	stripOrg  = stripper(func(o *unified.Organization) { o.RemoteData = nil })
+	stripWS   = stripper(func(w *unified.Workspace) { w.RemoteData = nil })
+)
+
+// ---- me, organizations, workspaces ----
+
+func (s *Server) getMe(c echo.Context) error {
+	d, err := s.newDirCall(c)
+	if err != nil {
+		return err
+	}
+	return d.value("me", s.ttl.Me, func(ctx context.Context, dir unified.Directory) (any, error) {
+		return dir.Me(ctx)
+	}, stripMe)
+}
+
+func (d *dirCall) organizationsSpec() listSpec {
+	return listSpec{route: "organizations", key: "orgs", ttl: d.s.ttl.Organizations, strip: stripOrg,
+		fetch: func(ctx context.Context) ([][]byte, bool, error) {
+			orgs, err := d.directory().Organizations(ctx)
+			if err != nil {
+				return nil, false, err
+			}
+			b, err := encodeAll(orgs, func(o *unified.Organization) string { return o.ID })
+			return b, false, err
+		}}
+}
+
+func (s *Server) listOrganizations(c echo.Context) error {
+	d, err := s.newDirCall(c, listParams...)
+	if err != nil {
+		return err
+	}
+	return d.list(d.organizationsSpec())
+}
+
+func (s *Server) getOrganization(c echo.Context) error {
+	d, err := s.newDirCall(c)
+	if err != nil {
+		return err
+	}
+	id := c.Param("id")
+	return d.value("org:"+id, s.ttl.Organizations, func(ctx context.Context, dir unified.Directory) (any, error) {
+		return dir.Organization(ctx, id)
+	}, stripOrg)
+}
+
+func (s *Server) listWorkspaces(c echo.Context) error {
+	d, err := s.newDirCall(c, append([]string{"organization_id"}, listParams...)...)
+	if err != nil {
+		return err
+	}
+	org := c.QueryParam("organization_id")
+	spec := listSpec{route: "workspaces", key: "ws", ttl: s.ttl.Workspaces, strip: stripWS, filters: url.Values{}}
+	if org != "" {
+		spec.key = "ws:org:" + org
+		spec.filters.Set("organization_id", org)
+	}
+	spec.fetch = func(ctx context.Context) ([][]byte, bool, error) {
+		ws, err := d.directory().Workspaces(ctx, org)
+		if err != nil {
+			return nil, false, err
+		}
+		b, err := encodeAll(ws, func(w *unified.Workspace) string { return w.ID })
+		return b, false, err
+	}
+	return d.list(spec)
+}
+
+func (s *Server) getWorkspace(c echo.Context) error {
+	d, err := s.newDirCall(c)
+	if err != nil {
+		return err
+	}
+	id := c.Param("id")
+	return d.value("ws:"+id, s.ttl.Workspaces, func(ctx context.Context, dir unified.Directory) (any, error) {
+		return dir.Workspace(ctx, id)
+	}, stripWS)
+}
+
+// ---- users ----
+
+var userFilterParams = []string{"organization_id", "workspace_id", "email", "role", "status", "query", "inactive_since"}
+
+// userFilter is the parsed filters of GET /users that are applied to the cached list.
+type userFilter struct {
+	org, email, role, status, query string
+	inactiveSince                   *time.Time
+}
+
+func parseUserFilter(q url.Values) (userFilter, error) {
+	f := userFilter{
+		email:  strings.TrimSpace(q.Get("email")),
+		role:   q.Get("role"),
+		status: q.Get("status"),
+		query:  strings.ToLower(strings.TrimSpace(q.Get("query"))),
+	}
+	if q.Has("email") && (f.email == "" || len(f.email) > 320) {
+		return f, badRequest("email must be a non-empty address")
+	}
+	if q.Has("query") && (f.query == "" || len(f.query) > 200) {
+		return f, badRequest("query must be 1 to 200 characters")
+	}
+	if f.role != "" {
+		r, ok := unified.RoleByID(f.role)
+		if !ok {
+			var ids []string
+			for _, r := range unified.Roles() {
+				ids = append(ids, r.ID)
+			}
+			return f, badRequest("role must be one of: " + strings.Join(ids, ", "))
+		}
+		if r.ApplicableIn == unified.ScopeWorkspace && q.Get("workspace_id") == "" {
+			return f, badRequest("a workspace role filter needs workspace_id: users listed by organization carry organization roles only")
+		}
+	}
+	switch f.status {
+	case "", unified.StatusActive, unified.StatusInactive, unified.StatusInvited, unified.StatusDeleted:
+	default:
+		return f, badRequest("status must be one of: active, inactive, invited, deleted")
+	}
+	if v := q.Get("inactive_since"); v != "" {
+		t, err := parseDateOrTime(v)
+		if err != nil {
+			return f, badRequest("inactive_since must be a date (2006-01-02) or an RFC 3339 time")
+		}
+		f.inactiveSince = &t
+	}
+	if q.Get("workspace_id") != "" {
+		// The workspace list is the base; an organization filter then keeps its members only if
+		// the workspace belongs to that organization.
+		f.org = q.Get("organization_id")
+	}
+	return f, nil
+}
+
+func parseDateOrTime(v string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t.UTC(), nil
+	}
+	return time.Parse(time.DateOnly, v)
+}
+
+func (f userFilter) empty() bool {
+	return f == userFilter{}
+}
+
+// matches applies the filter to a user.
+func (f userFilter) matches(u *unified.User) bool {
+	if f.status != "" && u.Status != f.status {
+		return false
+	}
+	if f.email != "" && !slices.ContainsFunc(u.Emails, func(e unified.Email) bool { return strings.EqualFold(e.Email, f.email) }) {
+		return false
+	}
+	if f.role != "" && !slices.ContainsFunc(u.Roles, func(r unified.UserRole) bool { return r.ID == f.role }) {
+		return false
+	}
+	if f.org != "" && !slices.ContainsFunc(u.Roles, func(r unified.UserRole) bool { return r.OrganizationID != nil && *r.OrganizationID == f.org }) {
+		return false
+	}
+	if f.query != "" && !strings.Contains(strings.ToLower(u.Name), f.query) &&
+		!slices.ContainsFunc(u.Emails, func(e unified.Email) bool { return strings.Contains(strings.ToLower(e.Email), f.query) }) {
+		return false
+	}
+	if f.inactiveSince != nil && u.LastActiveAt != nil && !u.LastActiveAt.Before(*f.inactiveSince) {
+		return false
+	}
+	return true
+}
+
+// filterUser is the part of a User the filters read; decoding it skips remote_data.
+type filterUser struct {
+	Name         string             `json:"name"`
+	Emails       []unified.Email    `json:"emails"`
+	Status       string             `json:"status"`
+	Roles        []unified.UserRole `json:"roles"`
+	LastActiveAt *time.Time         `json:"last_active_at"`
+}
+
+func (s *Server) listUsers(c echo.Context) error {
+	d, err := s.newDirCall(c, append(slices.Clone(userFilterParams), listParams...)...)
+	if err != nil {
+		return err
+	}
+	q := c.QueryParams()
+	f, err := parseUserFilter(q)
+	if err != nil {
+		return err
+	}
+	spec := listSpec{route: "users", ttl: s.ttl.Users, strip: stripUser, filters: url.Values{}}
+	for _, k := range userFilterParams {
+		if v := q.Get(k); v != "" {
+			spec.filters.Set(k, v)
+		}
+	}
+	org, ws := q.Get("organization_id"), q.Get("workspace_id")
+	switch {
+	case ws != "":
+		spec.key = "users:ws:" + ws
+		spec.fetch = d.userFetch(func(ctx context.Context, dir unified.Directory) (unified.UserList, error) {
+			return dir.WorkspaceUsers(ctx, ws)
+		})
+	case org != "":
+		spec.key = "users:org:" + org
+		spec.fetch = d.userFetch(func(ctx context.Context, dir unified.Directory) (unified.UserList, error) {
+			return dir.OrganizationUsers(ctx, org)
+		})
+	default:
+		spec.key = "users"
+		spec.fetch = d.userFetch(d.allUsers)
+	}
+	if !f.empty() {
+		spec.keep = func(item []byte) bool {
+			var u filterUser
+			if json.Unmarshal(item, &u) != nil {
+				return false
+			}
+			return f.matches(&unified.User{Name: u.Name, Emails: u.Emails, Status: u.Status, Roles: u.Roles, LastActiveAt: u.LastActiveAt})
+		}
+	}
+	return d.list(spec)
+}
+
+func (d *dirCall) userFetch(get func(context.Context, unified.Directory) (unified.UserList, error)) func(context.Context) ([][]byte, bool, error) {
+	return func(ctx context.Context) ([][]byte, bool, error) {
+		l, err := get(ctx, d.directory())
+		if err != nil {
+			return nil, false, err
+		}
+		b, err := encodeAll(l.Users, func(u *unified.User) string { return u.ID })
+		return b, l.Partial, err
+	}
+}
+
+// allUsers is every person in every organization of the linked person. The organization list
+// comes through the cache, so a warm cache costs only the member pages.
+func (d *dirCall) allUsers(ctx context.Context, dir unified.Directory) (unified.UserList, error) {
+	orgSpec := d.organizationsSpec()
+	snap, err := d.s.cache.List(ctx, d.scope(), orgSpec.key, d.policy(orgSpec.ttl), maxLimit*10, orgSpec.fetch)
+	if err != nil {
+		return unified.UserList{}, err
+	}
+	items := snap.First
+	if len(items) < snap.Count {
+		if items, err = d.s.cache.Page(ctx, d.scope(), snap.ID, 0, snap.Count); err != nil {
+			return unified.UserList{}, err
+		}
+	}
+	var (
+		lists   [][]unified.User
+		partial bool
+	)
+	for _, it := range items {
+		id, err := idOf(it)
+		if err != nil {
+			return unified.UserList{}, err
+		}
+		l, err := dir.OrganizationUsers(ctx, id)
+		if err != nil {
+			return unified.UserList{}, err
+		}
+		lists = append(lists, l.Users)
+		partial = partial || l.Partial
+	}
+	return unified.UserList{Users: unified.MergeUsers(lists...), Partial: partial}, nil
+}
+
+func (s *Server) getUser(c echo.Context) error {
+	d, err := s.newDirCall(c)
+	if err != nil {
+		return err
+	}
+	id := c.Param("id")
+	return d.value("user:"+id, s.ttl.Users, func(ctx context.Context, dir unified.Directory) (any, error) {
+		return dir.User(ctx, id)
+	}, stripUser)
+}
+
+// ---- roles: a fixed catalog, served without Podio ----
+
+func (s *Server) listRoles(c echo.Context) error {
+	d, err := s.newDirCall(c, append([]string{"applicable_in"}, listParams...)...)
+	if err != nil {
+		return err
+	}
+	scope := c.QueryParam("applicable_in")
+	if scope != "" && scope != unified.ScopeOrganization && scope != unified.ScopeWorkspace {
+		return badRequest(`applicable_in must be "organization" or "workspace"`)
+	}
+	var items [][]byte
+	for _, r := range unified.Roles() {
+		if scope == "" || r.ApplicableIn == scope {
+			b, err := json.Marshal(r)
+			if err != nil {
+				return err
+			}
+			items = append(items, b)
+		}
+	}
+	limit, err := parseLimit(c)
+	if err != nil {
+		return err
+	}
+	filters := url.Values{}
+	if scope != "" {
+		filters.Set("applicable_in", scope)
+	}
+	bind := cursorBinding{tenant: d.tenant, account: d.account, route: "roles", filters: filters.Encode()}
+	codec := cursorCodec{ring: s.ring, now: s.now}
+	offset := 0
+	if raw := c.QueryParam("next_cursor"); raw != "" {
+		cur, err := codec.open(bind, raw)
+		if err != nil {
+			return err
+		}
+		offset = min(cur.Offset, len(items))
+	}
+	end := min(offset+limit, len(items))
+	page := listPage{Result: make([]json.RawMessage, 0, end-offset)}
+	for _, it := range items[offset:end] {
+		page.Result = append(page.Result, it)
+	}
+	page.ResultCount = len(page.Result)
+	if end < len(items) {
+		next, err := codec.seal(bind, cursor{Snapshot: "roles", Offset: end, Expires: s.now().Add(s.cursorTTL).Unix()})
+		if err != nil {
+			return err
+		}
+		page.NextCursor = &next
+	}
+	return c.JSON(http.StatusOK, page)
+}
+
+func (s *Server) getRole(c echo.Context) error {
+	if _, err := s.newDirCall(c); err != nil {
+		return err
+	}
+	r, ok := unified.RoleByID(c.Param("id"))
+	if !ok {
+		return notFound("role")
+	}
+	return c.JSON(http.StatusOK, r)
+}
