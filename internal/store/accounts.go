@@ -44,6 +44,8 @@ type Account struct {
 	// Version is the credential version, incremented by every credential write; SaveCredentials
 	// compares it.
 	Version int64
+	// ProxyTokensNotBefore revokes the account's proxy tokens issued before it; zero if never.
+	ProxyTokensNotBefore time.Time
 }
 
 // Credentials are an account's OAuth tokens in plaintext. They exist only in memory; Redis holds
@@ -85,6 +87,7 @@ const (
 	fLastRefreshed = "last_refreshed_at"
 	fAccessExpiry  = "access_expiry"
 	fVersion       = "version"
+	fProxyNBF      = "proxy_tokens_not_before"
 	fScope         = "scope"
 	fAccessToken   = "access_token"
 	fRefreshToken  = "refresh_token"
@@ -188,7 +191,8 @@ func decodeAccount(id string, h map[string]string) (Account, error) {
 	for _, f := range []struct {
 		name string
 		dst  *time.Time
-	}{{fCreatedAt, &a.CreatedAt}, {fUpdatedAt, &a.UpdatedAt}, {fLastRefreshed, &a.LastRefreshedAt}, {fAccessExpiry, &a.AccessExpiry}} {
+	}{{fCreatedAt, &a.CreatedAt}, {fUpdatedAt, &a.UpdatedAt}, {fLastRefreshed, &a.LastRefreshedAt}, {fAccessExpiry, &a.AccessExpiry},
+		{fProxyNBF, &a.ProxyTokensNotBefore}} {
 		if *f.dst, err = parseTime(h[f.name]); err != nil {
 			return Account{}, bad(f.name, err)
 		}
@@ -521,6 +525,13 @@ func (s *Store) setStatus(ctx context.Context, tenant, id, status string, expect
 		return Account{}, fmt.Errorf("store: invalid status %q: %w", status, unified.ErrInvalidInput)
 	}
 	a, _, err := s.update(ctx, tenant, id, expectVersion, false, []any{fStatus, status, fUpdatedAt, formatTime(s.now())})
+	return a, err
+}
+
+// RevokeProxyTokens revokes every proxy token of the account issued before at (they carry their
+// issue time), by recording at in the account record.
+func (s *Store) RevokeProxyTokens(ctx context.Context, tenant, id string, at time.Time) (Account, error) {
+	a, _, err := s.update(ctx, tenant, id, -1, false, []any{fProxyNBF, formatTime(at), fUpdatedAt, formatTime(s.now())})
 	return a, err
 }
 

@@ -223,6 +223,27 @@ func TestAccountCRUD(t *testing.T) {
 	}
 }
 
+func TestRevokeProxyTokens(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	a := create(t, f.s, "tenant-a", 1)
+	if !a.ProxyTokensNotBefore.IsZero() {
+		t.Fatalf("new account has proxy tokens revoked before %v", a.ProxyTokensNotBefore)
+	}
+	at := f.clock.Now().Add(time.Minute).Truncate(time.Second)
+	got, err := f.s.RevokeProxyTokens(t.Context(), "tenant-a", a.ID, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := f.s.GetAccount(t.Context(), "tenant-a", a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.ProxyTokensNotBefore.Equal(at) || !again.ProxyTokensNotBefore.Equal(at) || again.Version != a.Version {
+		t.Errorf("after revoke: %v / %v (version %d), want %v and the credential version unchanged", got.ProxyTokensNotBefore, again.ProxyTokensNotBefore, again.Version, at)
+	}
+}
+
 func TestCreateAccountInvalid(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
@@ -270,6 +291,10 @@ func TestTenantIsolation(t *testing.T) {
 		}},
 		{"Reauthorize", func(ctx context.Context, tenant, id string) error {
 			_, err := f.s.Reauthorize(ctx, tenant, id, creds(66), "x", "x@example.com", 1)
+			return err
+		}},
+		{"RevokeProxyTokens", func(ctx context.Context, tenant, id string) error {
+			_, err := f.s.RevokeProxyTokens(ctx, tenant, id, time.Now())
 			return err
 		}},
 		{"SetStatus", func(ctx context.Context, tenant, id string) error {

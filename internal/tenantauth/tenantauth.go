@@ -41,6 +41,8 @@ var (
 	ErrInvalidToken = errors.New("invalid token")
 	// ErrTooLarge is wrapped (together with ErrInvalidToken) when a token exceeds MaxTokenSize.
 	ErrTooLarge = errors.New("token too large")
+	// ErrExpired is wrapped (together with ErrInvalidToken) when a token's exp has passed.
+	ErrExpired = errors.New("token expired")
 )
 
 // tenantIDPattern is the shape of a tenant id: see ValidTenantID.
@@ -74,8 +76,12 @@ type Claims struct {
 	Tenant string
 	// ExpiresAt is the token's "exp".
 	ExpiresAt time.Time
-	// Account is the optional "acct" claim, reserved for proxy tokens scoped to one account.
+	// Account is the optional "acct" claim. A token that has it is account-scoped: valid only for
+	// the proxy, and only for that integrated account.
 	Account string
+	// IssuedAt is the token's "iat" (zero when absent); revoking an account's proxy tokens
+	// refuses those issued before a given time.
+	IssuedAt time.Time
 }
 
 // tokenClaims is the JSON shape of the claims dirgate reads.
@@ -195,7 +201,11 @@ func (v *Verifier) Verify(raw string) (Claims, error) {
 	var tc tokenClaims
 	tok, err := v.parser.ParseWithClaims(raw, &tc, v.keyFor)
 	if err != nil {
-		return Claims{}, invalid(v.reason(tok, &tc, err))
+		reason := v.reason(tok, &tc, err)
+		if reason == ErrExpired.Error() {
+			return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, ErrExpired)
+		}
+		return Claims{}, invalid(reason)
 	}
 	if !ValidTenantID(tc.Subject) {
 		return Claims{}, invalid("sub is not a valid tenant id")
@@ -203,7 +213,11 @@ func (v *Verifier) Verify(raw string) (Claims, error) {
 	if tc.ExpiresAt == nil { // WithExpirationRequired guarantees it; keep the invariant local
 		return Claims{}, invalid("exp is required")
 	}
-	return Claims{Tenant: tc.Subject, ExpiresAt: tc.ExpiresAt.Time, Account: tc.Account}, nil
+	c := Claims{Tenant: tc.Subject, ExpiresAt: tc.ExpiresAt.Time, Account: tc.Account}
+	if tc.IssuedAt != nil {
+		c.IssuedAt = tc.IssuedAt.Time
+	}
+	return c, nil
 }
 
 // keyFor returns only the keys of the token's algorithm, so one key type is never offered to

@@ -148,7 +148,7 @@ func TestVerifyAcceptsEachKeyType(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Verify: %v", err)
 			}
-			want := Claims{Tenant: "acme", ExpiresAt: exp, Account: "ia_x"}
+			want := Claims{Tenant: "acme", ExpiresAt: exp, Account: "ia_x", IssuedAt: t0}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("claims (-want +got):\n%s", diff)
 			}
@@ -409,7 +409,7 @@ func TestMinterRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Verify(minted): %v", err)
 			}
-			if diff := cmp.Diff(Claims{Tenant: "tenant-1", ExpiresAt: t0.Add(5 * time.Minute)}, got); diff != "" {
+			if diff := cmp.Diff(Claims{Tenant: "tenant-1", ExpiresAt: t0.Add(5 * time.Minute), IssuedAt: t0}, got); diff != "" {
 				t.Errorf("claims (-want +got):\n%s", diff)
 			}
 
@@ -430,6 +430,24 @@ func TestMinterRoundTrip(t *testing.T) {
 			}
 		})
 	}
+	t.Run("account-scoped", func(t *testing.T) {
+		t.Parallel()
+		m, _ := NewMinter([]byte(secret), "", "", clock)
+		tok, err := m.MintAccount("tenant-1", "ia_123", time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := newVerifier(t, Config{HS256Secret: []byte(secret)}).Verify(tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(Claims{Tenant: "tenant-1", Account: "ia_123", ExpiresAt: t0.Add(time.Minute), IssuedAt: t0}, got); diff != "" {
+			t.Errorf("claims (-want +got):\n%s", diff)
+		}
+		if _, err := m.MintAccount("tenant-1", "", time.Minute); err == nil {
+			t.Error("MintAccount accepted an empty account id")
+		}
+	})
 	t.Run("expires", func(t *testing.T) {
 		t.Parallel()
 		m, _ := NewMinter([]byte(secret), "", "", clock)
