@@ -68,6 +68,9 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := s.now()
 		err := next(c)
+		if logged, _ := c.Get(ctxProxyLogged).(bool); logged {
+			return err // the proxy wrote its own line
+		}
 		status := c.Response().Status
 		if err != nil {
 			status = toError(err).Status
@@ -96,6 +99,9 @@ func (s *Server) requireTenant(next echo.HandlerFunc) echo.HandlerFunc {
 		claims, err := s.verifier.Verify(strings.TrimSpace(raw))
 		if err != nil {
 			return &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: err.Error(), Err: err}
+		}
+		if claims.Account != "" {
+			return newError(http.StatusUnauthorized, "unauthorized", "account-scoped tokens are valid only for the proxy")
 		}
 		c.Set(ctxTenant, claims.Tenant)
 		return next(c)

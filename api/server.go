@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/dirgate/dirgate/internal/cache"
 	"github.com/dirgate/dirgate/internal/creds"
 	"github.com/dirgate/dirgate/internal/crypt"
+	"github.com/dirgate/dirgate/internal/proxy"
 	"github.com/dirgate/dirgate/internal/store"
 	"github.com/dirgate/dirgate/internal/tenantauth"
 )
@@ -55,6 +57,14 @@ type Options struct {
 	PodioPageSize int
 	// CursorTTL is the lifetime of a list cursor; 0 means 1 hour.
 	CursorTTL time.Duration
+
+	// Minter signs account-scoped proxy tokens (POST /integrated-accounts/{id}/proxy-tokens); nil
+	// when dirgate holds no HS256 secret, and the endpoint then says so.
+	Minter *tenantauth.Minter
+	// ProxyMaxBody caps proxied request bodies; 0 means 10 MiB.
+	ProxyMaxBody int64
+	// ProxyClient sends proxied calls to Podio; nil means one that never follows redirects.
+	ProxyClient *http.Client
 }
 
 // Server is the dirgate HTTP API.
@@ -73,6 +83,9 @@ type Server struct {
 	ttl                CacheTTLs
 	podioPageSize      int
 	cursorTTL          time.Duration
+	minter             *tenantauth.Minter
+	proxy              *proxy.Forwarder
+	requestTimeout     time.Duration
 
 	draining atomic.Bool
 	echo     *echo.Echo
@@ -108,13 +121,23 @@ func New(o Options) (*Server, error) {
 		store: o.Store, creds: o.Creds, verifier: o.Verifier, podio: o.Podio, publicURL: o.PublicURL,
 		allowPasswordGrant: o.AllowPasswordGrant, linkTTL: o.LinkTokenTTL, log: o.Logger, now: o.Now,
 		cache: o.Cache, ring: o.Ring, ttl: o.CacheTTL.withDefaults(), podioPageSize: o.PodioPageSize, cursorTTL: o.CursorTTL,
+		minter: o.Minter, requestTimeout: o.RequestTimeout,
 	}
+	fw, err := proxy.New(proxy.Options{Base: o.Podio.BaseURL, Client: o.ProxyClient, MaxBody: o.ProxyMaxBody})
+	if err != nil {
+		return nil, fmt.Errorf("api: proxy: %w", err)
+	}
+	s.proxy = fw
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Logger.SetOutput(io.Discard)
 	e.HTTPErrorHandler = s.handleError
 	e.Use(withRequestID, s.logRequests, middleware.Recover(), withTimeout(o.RequestTimeout),
-		middleware.BodyLimit(o.BodyLimit))
+		middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
+			Limit: o.BodyLimit,
+			// Proxied bodies have their own, larger limit (ProxyMaxBody), enforced by the forwarder.
+			Skipper: func(c echo.Context) bool { return strings.HasPrefix(c.Request().URL.Path, "/proxy/") },
+		}))
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
@@ -133,6 +156,12 @@ func New(o Options) (*Server, error) {
 	e.DELETE("/integrated-accounts/:id", s.deleteAccount, auth)
 	e.POST("/integrated-accounts/:id/check", s.checkAccount, auth)
 	s.registerDirectory(e, auth)
+	e.POST("/integrated-accounts/:id/proxy-tokens", s.createProxyToken, auth)
+	e.DELETE("/integrated-accounts/:id/proxy-tokens", s.revokeProxyTokens, auth)
+	e.Any("/proxy/:id/*", s.proxyByPath)
+	e.Any("/proxy/:id", func(echo.Context) error {
+		return newError(http.StatusBadRequest, "invalid_path", "add the Podio path: /proxy/{integrated_account_id}/{podio path}")
+	})
 	s.echo = e
 	return s, nil
 }

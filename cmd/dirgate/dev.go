@@ -30,6 +30,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := newFlagSet("dev", "Runs the gateway, the Podio simulator (demo dataset) and an embedded Redis in one process.", stderr)
 	addr := fs.String("addr", "127.0.0.1:8080", "gateway listen address")
 	simAddr := fs.String("sim-addr", "127.0.0.1:8081", "Podio simulator listen address")
+	proxyAddr := fs.String("proxy-addr", "127.0.0.1:8082", "root proxy listener address (Podio's paths at the root, for Podio SDKs)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -51,6 +52,12 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		simLn.Close()
 		return fmt.Errorf("listen on --addr %s: %w", *addr, err)
 	}
+	proxyLn, err := net.Listen("tcp", *proxyAddr)
+	if err != nil {
+		simLn.Close()
+		gwLn.Close()
+		return fmt.Errorf("listen on --proxy-addr %s: %w", *proxyAddr, err)
+	}
 	simURL := "http://" + simLn.Addr().String()
 	gwURL := "http://" + gwLn.Addr().String()
 
@@ -59,6 +66,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	cfg.Addr = gwLn.Addr().String()
+	cfg.ProxyAddr = proxyLn.Addr().String()
 	cfg.PublicURL = gwURL
 	cfg.RedisURL = "redis://" + mr.Addr() + "/0"
 	cfg.JWTSecret = devJWTSecret
@@ -86,7 +94,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	printDevBanner(stdout, gwURL, simURL, token)
+	printDevBanner(stdout, gwURL, simURL, "http://"+proxyLn.Addr().String(), token)
 
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
@@ -97,7 +105,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		cancel()
 	})
 	wg.Go(func() {
-		errs[1] = serveHTTP(runCtx, gwLn, gw.api, gw.api.Drain, cfg.ShutdownTimeout)
+		errs[1] = serveAll(runCtx, gw, gwLn, proxyLn, cfg.ShutdownTimeout)
 		cancel()
 	})
 	wg.Wait()
@@ -129,11 +137,12 @@ func runMiniredisClock(mr *miniredis.Miniredis) (stop func()) {
 }
 
 // printDevBanner prints the ready token and a shell block that works as printed.
-func printDevBanner(w io.Writer, gwURL, simURL, token string) {
+func printDevBanner(w io.Writer, gwURL, simURL, proxyURL, token string) {
 	fmt.Fprintf(w, `dirgate dev is running (embedded Redis, Podio simulator, gateway). Dev-only secrets: never use them elsewhere.
 
   gateway         %[1]s   (OpenAPI: %[1]s/openapi.yaml)
   Podio simulator %[2]s   (control API: %[2]s/_sim/state)
+  root proxy      %[5]s   (Podio's paths, for Podio SDKs with an account-scoped token)
   tenant          %[4]s
 
 Copy and paste:
@@ -152,8 +161,10 @@ curl -s "%[1]s/unified/user-directory/users?integrated_account_id=$DIRGATE_ACCOU
 curl -s "%[1]s/unified/user-directory/workspaces?integrated_account_id=$DIRGATE_ACCOUNT&organization_id=3001&ignore_remote_data=true" -H "Authorization: Bearer $DIRGATE_TOKEN"
 # Or link in a browser: create a link token, then open its link_url (sign in as admin@demo.example / demo):
 curl -s -X POST %[1]s/link-tokens -H "Authorization: Bearer $DIRGATE_TOKEN" -H 'Content-Type: application/json' -d '{"redirect_uri":"http://localhost:3000/linked"}'
+# Call any Podio API through the proxy; dirgate adds the account's Podio credentials:
+curl -s %[1]s/proxy/$DIRGATE_ACCOUNT/org/ -H "Authorization: Bearer $DIRGATE_TOKEN"
 # --- end ---
 
 Mint another tenant's token with: go run ./cmd/dirgate token --tenant other-tenant
-`, gwURL, simURL, token, devTenant)
+`, gwURL, simURL, token, devTenant, proxyURL)
 }

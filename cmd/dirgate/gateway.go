@@ -149,6 +149,13 @@ func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger)
 		return nil, fmt.Errorf("DIRGATE_PUBLIC_URL: %w", err)
 	}
 	mgr := creds.New(creds.Options{Store: st, Refresher: pc.OAuth, Margin: cfg.RefreshMargin, Logger: log})
+	// Account-scoped proxy tokens are signed with the tenant HS256 secret, when there is one.
+	var minter *tenantauth.Minter
+	if cfg.JWTSecret != "" {
+		if minter, err = tenantauth.NewMinter([]byte(cfg.JWTSecret), cfg.JWTIssuer, cfg.JWTAudience, nil); err != nil {
+			return nil, fmt.Errorf("DIRGATE_JWT_HS256_SECRET: %w", err)
+		}
+	}
 	ch, cacheRedis, err := newCache(cfg, rc, log)
 	if err != nil {
 		return nil, err
@@ -158,6 +165,7 @@ func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger)
 		AllowPasswordGrant: cfg.AllowPasswordGrant, LinkTokenTTL: cfg.LinkTokenTTL,
 		RequestTimeout: cfg.RequestTimeout, Logger: log,
 		Cache: ch, Ring: ring, PodioPageSize: cfg.PodioPageSize, CursorTTL: cfg.CursorTTL,
+		Minter: minter, ProxyMaxBody: cfg.ProxyMaxBody,
 		CacheTTL: api.CacheTTLs{
 			Me: cfg.CacheTTLMe, Organizations: cfg.CacheTTLOrgs, Workspaces: cfg.CacheTTLWorkspaces,
 			Users: cfg.CacheTTLUsers, MaxStale: cfg.CacheMaxStale,

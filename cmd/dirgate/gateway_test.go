@@ -57,7 +57,7 @@ func TestDevQuickstartWorksAsPrinted(t *testing.T) {
 	var stdout syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- run(ctx, []string{"dev", "--addr", freeAddr(t), "--sim-addr", freeAddr(t)}, &stdout, io.Discard)
+		done <- run(ctx, []string{"dev", "--addr", freeAddr(t), "--sim-addr", freeAddr(t), "--proxy-addr", freeAddr(t)}, &stdout, io.Discard)
 	}()
 	block := waitFor(t, &stdout, regexp.MustCompile(`(?s)(# --- dirgate dev quickstart ---.*# --- end ---)`))
 
@@ -89,6 +89,10 @@ func TestDevQuickstartWorksAsPrinted(t *testing.T) {
 	}
 	if u, _ := link["link_url"].(string); !strings.Contains(u, "/link/") {
 		t.Errorf("link token answered %v", link)
+	}
+	var orgs []map[string]any
+	if err := dec.Decode(&orgs); err != nil || len(orgs) != 2 || orgs[0]["org_id"] == nil {
+		t.Errorf("the proxied GET /org/ answered %v (%v), want Podio's two demo orgs", orgs, err)
 	}
 
 	cancel()
@@ -234,7 +238,15 @@ func TestTokenCommand(t *testing.T) {
 	if d := time.Until(claims.ExpiresAt); d < time.Hour+50*time.Minute || d > 2*time.Hour+time.Minute {
 		t.Errorf("token lives %s, want about 2h", d)
 	}
-	for _, args := range [][]string{{"token"}, {"token", "--tenant", "bad tenant"}, {"token", "--tenant", "a", "--ttl", "-1h"}} {
+	out.Reset()
+	if code := run(t.Context(), []string{"token", "--tenant", "acme", "--account", "ia_123"}, &out, io.Discard); code != 0 {
+		t.Fatalf("token --account exit code %d", code)
+	}
+	if claims, err := v.Verify(strings.TrimSpace(out.String())); err != nil || claims.Tenant != "acme" || claims.Account != "ia_123" {
+		t.Errorf("account-scoped token: %+v, %v", claims, err)
+	}
+	for _, args := range [][]string{{"token"}, {"token", "--tenant", "bad tenant"}, {"token", "--tenant", "a", "--ttl", "-1h"},
+		{"token", "--tenant", "a", "--account", strings.Repeat("x", 200)}} {
 		if code := run(t.Context(), args, io.Discard, io.Discard); code != 2 {
 			t.Errorf("%v: exit code %d, want 2", args, code)
 		}

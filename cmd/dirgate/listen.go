@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -35,4 +36,25 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, drain func(
 		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
 	}
 	return nil
+}
+
+// serveAll serves the API on ln and, when proxyLn is not nil, the root proxy listener on it, until
+// ctx ends or either fails; both then shut down gracefully.
+func serveAll(ctx context.Context, gw *gateway, ln, proxyLn net.Listener, grace time.Duration) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	wg.Go(func() {
+		errs[0] = serveHTTP(ctx, ln, gw.api, gw.api.Drain, grace)
+		cancel()
+	})
+	if proxyLn != nil {
+		wg.Go(func() {
+			errs[1] = serveHTTP(ctx, proxyLn, gw.api.ProxyRoot(), nil, grace)
+			cancel()
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }

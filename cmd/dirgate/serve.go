@@ -39,9 +39,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return fmt.Errorf("listen on DIRGATE_ADDR %s: %w", cfg.Addr, err)
 	}
+	var proxyLn net.Listener
+	if cfg.ProxyAddr != "" {
+		if proxyLn, err = net.Listen("tcp", cfg.ProxyAddr); err != nil {
+			ln.Close()
+			return fmt.Errorf("listen on DIRGATE_PROXY_ADDR %s: %w", cfg.ProxyAddr, err)
+		}
+	}
 	log.Info("dirgate serving", "addr", ln.Addr().String(), "config", cfg.Redacted())
 	fmt.Fprintf(stdout, "dirgate listening on %s\n", ln.Addr())
-	err = serveHTTP(ctx, ln, gw.api, gw.api.Drain, cfg.ShutdownTimeout)
+	if proxyLn != nil {
+		fmt.Fprintf(stdout, "dirgate root proxy listening on %s\n", proxyLn.Addr())
+	}
+	err = serveAll(ctx, gw, ln, proxyLn, cfg.ShutdownTimeout)
 	log.Info("dirgate stopped")
 	return err
 }

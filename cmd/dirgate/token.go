@@ -14,8 +14,9 @@ import (
 // runToken implements "dirgate token": mints a tenant JWT with the configured HS256 secret, or
 // the dev secret when none is configured.
 func runToken(_ context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("token", "Mints a tenant token (HS256) with DIRGATE_JWT_HS256_SECRET, or the dev-mode secret when it is unset.", stderr)
+	fs := newFlagSet("token", "Mints a tenant token (HS256) with DIRGATE_JWT_HS256_SECRET, or the dev-mode secret when it is unset.\nWith --account it mints an account-scoped token, valid only for the proxy and that account.", stderr)
 	tenant := fs.String("tenant", "", "tenant id (the token's sub); required")
+	account := fs.String("account", "", "integrated account id: mint an account-scoped proxy token")
 	ttl := fs.Duration("ttl", time.Hour, "lifetime")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -39,9 +40,14 @@ func runToken(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return usageError{fmt.Errorf("DIRGATE_JWT_HS256_SECRET: %w", err)}
 	}
-	tok, err := m.Mint(*tenant, *ttl)
+	var tok string
+	if *account != "" {
+		tok, err = m.MintAccount(*tenant, *account, *ttl)
+	} else {
+		tok, err = m.Mint(*tenant, *ttl)
+	}
 	if err != nil {
-		return err
+		return usageError{err}
 	}
 	fmt.Fprintln(stdout, tok)
 	return nil

@@ -53,6 +53,8 @@ type Config struct {
 	CacheTTLUsers      time.Duration `env:"DIRGATE_CACHE_TTL_USERS" envDefault:"5m" doc:"how long users (lists and single users) are served from the cache"`
 	CacheMaxStale      time.Duration `env:"DIRGATE_CACHE_MAX_STALE" envDefault:"1h" doc:"how much older than its TTL cached data may be when it is served because Podio fails (0: never serve stale data)"`
 	CursorTTL          time.Duration `env:"DIRGATE_CURSOR_TTL" envDefault:"1h" doc:"lifetime of a list cursor (next_cursor)"`
+	ProxyAddr          string        `env:"DIRGATE_PROXY_ADDR" doc:"listen address of the root proxy listener, which serves Podio's paths at its root for Podio SDKs (off when unset)"`
+	ProxyMaxBody       int64         `env:"DIRGATE_PROXY_MAX_BODY" envDefault:"10485760" doc:"largest request body the proxy forwards, in bytes (larger: 413)"`
 	PodioPageSize      int           `env:"DIRGATE_PODIO_PAGE_SIZE" envDefault:"100" doc:"page size asked of Podio's paged member lists (the largest Podio serves; Podio documents no maximum)"`
 }
 
@@ -291,6 +293,12 @@ func (c Config) Validate() error {
 	}
 	if c.PodioPageSize < 1 || c.PodioPageSize > MaxPodioPageSize {
 		add("DIRGATE_PODIO_PAGE_SIZE is %d: set 1 to %d (100 is Podio's documented default)", c.PodioPageSize, MaxPodioPageSize)
+	}
+	if c.ProxyMaxBody < 1 {
+		add("DIRGATE_PROXY_MAX_BODY is %d: set a positive number of bytes such as 10485760", c.ProxyMaxBody)
+	}
+	if c.ProxyAddr != "" && c.ProxyAddr == c.Addr {
+		add("DIRGATE_PROXY_ADDR equals DIRGATE_ADDR: give the root proxy listener its own address")
 	}
 	if c.CacheRedisURL != "" {
 		if err := checkRedisURL(c.CacheRedisURL); err != nil {

@@ -70,6 +70,7 @@ func TestLoadDefaults(t *testing.T) {
 		CacheMaxStale:      time.Hour,
 		CursorTTL:          time.Hour,
 		PodioPageSize:      100,
+		ProxyMaxBody:       10 << 20,
 	}
 	for name, env := range map[string][]string{
 		"nil":                 nil,
@@ -219,6 +220,8 @@ func TestValidateRefuses(t *testing.T) {
 		"zero link ttl":          {map[string]string{"DIRGATE_LINK_TOKEN_TTL": "0s"}, []string{"DIRGATE_LINK_TOKEN_TTL"}},
 		"negative link ttl":      {map[string]string{"DIRGATE_LINK_TOKEN_TTL": "-1m"}, []string{"DIRGATE_LINK_TOKEN_TTL"}},
 		"long link ttl":          {map[string]string{"DIRGATE_LINK_TOKEN_TTL": "11m"}, []string{"DIRGATE_LINK_TOKEN_TTL", "10m"}},
+		"zero proxy body":        {map[string]string{"DIRGATE_PROXY_MAX_BODY": "0"}, []string{"DIRGATE_PROXY_MAX_BODY"}},
+		"proxy on api address":   {map[string]string{"DIRGATE_PROXY_ADDR": ":8080"}, []string{"DIRGATE_PROXY_ADDR"}},
 		"zero page size":         {map[string]string{"DIRGATE_PODIO_PAGE_SIZE": "0"}, []string{"DIRGATE_PODIO_PAGE_SIZE"}},
 		"huge page size":         {map[string]string{"DIRGATE_PODIO_PAGE_SIZE": "5000"}, []string{"DIRGATE_PODIO_PAGE_SIZE", "1000"}},
 		"negative max stale":     {map[string]string{"DIRGATE_CACHE_MAX_STALE": "-1s"}, []string{"DIRGATE_CACHE_MAX_STALE"}},
