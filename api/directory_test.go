@@ -663,7 +663,7 @@ func TestStaleDataWhenPodioFails(t *testing.T) {
 
 func TestPodioErrorsMap(t *testing.T) {
 	t.Parallel()
-	h, tok, q := directorySetup(t, harnessOptions{requestTimeout: time.Second})
+	h, tok, q := directorySetup(t, harnessOptions{requestTimeout: 2 * time.Second})
 	for _, tc := range []struct {
 		fault      podiosim.Fault
 		status     int
@@ -700,9 +700,13 @@ func TestPodioErrorsMap(t *testing.T) {
 			}
 		})
 	}
-	h.sim.ClearFaults()
+}
 
-	// An app account cannot read people: Podio's 403 → 403 forbidden_upstream.
+// TestAppAccountIsForbiddenUpstream: an app account cannot read people; Podio's 403 → 403
+// forbidden_upstream.
+func TestAppAccountIsForbiddenUpstream(t *testing.T) {
+	t.Parallel()
+	h, tok, _ := directorySetup(t, harnessOptions{})
 	r := h.do("POST", "/integrated-accounts", tok, map[string]any{"grant_type": "app", "app_id": 5001, "app_token": "demo-app-token"})
 	if r.status != http.StatusCreated {
 		t.Fatalf("demo app grant: %d %s", r.status, r.body)
