@@ -134,11 +134,11 @@ func grantError(err error) error {
 	if pe, ok := errors.AsType[*podio.Error](err); ok && (pe.IsInvalidGrant() || pe.StatusCode == http.StatusUnauthorized) {
 		return &Error{Status: http.StatusBadRequest, Code: "invalid_grant", Message: "Podio refused the credentials", Err: err}
 	}
-	return upstream(err)
+	return podioFailure(err)
 }
 
-// upstream marks a failure to reach Podio (rather than a Podio answer) as such.
-func upstream(err error) error {
+// podioFailure marks a failure to reach Podio (rather than a Podio answer) as such.
+func podioFailure(err error) error {
 	if _, ok := errors.AsType[*podio.Error](err); ok {
 		return err
 	}
@@ -158,7 +158,7 @@ type podioIdentity struct {
 func (s *Server) identify(ctx context.Context, tok *podio.Token) (podioIdentity, error) {
 	st, _, err := s.podio.WithTokenSource(podio.StaticTokenSource(tok)).Users.Status(ctx)
 	if err != nil {
-		return podioIdentity{}, upstream(err)
+		return podioIdentity{}, podioFailure(err)
 	}
 	id := podioIdentity{}
 	if st.User != nil {
@@ -217,15 +217,17 @@ func (s *Server) checkAccount(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.spendAs(c, a)
+	ctx = c.Request().Context()
 	ts := s.creds.TokenSource(tenant, id)
 	if a.GrantType == grantApp {
 		// App tokens cannot read users: check that a current token can be had (refreshing it if
 		// it is about to expire).
 		if _, err := ts.Token(ctx); err != nil {
-			return upstream(err)
+			return podioFailure(err)
 		}
 	} else if _, _, err := s.podio.WithTokenSource(ts).Users.Status(ctx); err != nil {
-		return upstream(err)
+		return podioFailure(err)
 	}
 	if a, err = s.store.GetAccount(ctx, tenant, id); err != nil {
 		return err

@@ -113,12 +113,15 @@ func (s *Server) newDirCall(c echo.Context, allowed ...string) (*dirCall, error)
 			}
 		}
 	}
-	if _, err := s.store.GetAccount(c.Request().Context(), d.tenant, d.account); err != nil {
+	a, err := s.store.GetAccount(c.Request().Context(), d.tenant, d.account)
+	if err != nil {
 		if errors.Is(err, unified.ErrNotFound) {
 			return nil, notFound("integrated account")
 		}
 		return nil, err
 	}
+	s.spendAs(c, a)
+	s.rateLimitHeaders(c, a)
 	return d, nil
 }
 

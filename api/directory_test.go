@@ -663,7 +663,8 @@ func TestStaleDataWhenPodioFails(t *testing.T) {
 
 func TestPodioErrorsMap(t *testing.T) {
 	t.Parallel()
-	h, tok, q := directorySetup(t, harnessOptions{requestTimeout: 2 * time.Second})
+	// A breaker that does not open here: this test is about each failure's own answer.
+	h, tok, q := directorySetup(t, harnessOptions{requestTimeout: 2 * time.Second, breakerFailures: 1000})
 	for _, tc := range []struct {
 		fault      podiosim.Fault
 		status     int
@@ -680,6 +681,7 @@ func TestPodioErrorsMap(t *testing.T) {
 	} {
 		t.Run(tc.code+strconv.Itoa(tc.remote), func(t *testing.T) {
 			h.sim.ClearFaults()
+			h.clock.Advance(61 * time.Second) // past any cooldown an earlier 420 started
 			tc.fault.Route = podiosim.RouteSpace
 			if err := h.sim.AddFault(tc.fault); err != nil {
 				t.Fatal(err)

@@ -105,6 +105,9 @@ func toError(err error) *Error {
 	case errors.Is(err, unified.ErrConflict):
 		return &Error{Status: http.StatusConflict, Code: "conflict", Message: "the object was changed concurrently; retry", Err: err}
 	}
+	if qe := quotaError(err); qe != nil {
+		return qe
+	}
 	if rl, ok := errors.AsType[*podio.RateLimitError](err); ok {
 		e := &Error{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: "Podio's rate limit is exhausted", Err: err}
 		if rl.WaitKnown {

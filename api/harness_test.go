@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -31,9 +32,11 @@ import (
 	"github.com/dirgate/dirgate/internal/cache"
 	"github.com/dirgate/dirgate/internal/creds"
 	"github.com/dirgate/dirgate/internal/crypt"
+	"github.com/dirgate/dirgate/internal/quota"
 	"github.com/dirgate/dirgate/internal/redistest"
 	"github.com/dirgate/dirgate/internal/store"
 	"github.com/dirgate/dirgate/internal/tenantauth"
+	"github.com/dirgate/dirgate/internal/upstream"
 )
 
 const testJWTSecret = "test-secret-0123456789-0123456789-abcdef"
@@ -72,6 +75,13 @@ type harnessOptions struct {
 	requestTimeout time.Duration
 	podioPageSize  int
 	proxyMaxBody   int64
+	// quotaGeneral is the gateway's general hourly limit (0: 1000); breakerFailures and
+	// breakerOpen tune the circuit breaker (0: defaults); simOnGatewayClock makes the simulator
+	// keep time with the gateway's clock, so that advancing it moves Podio's quota windows too.
+	quotaGeneral      int
+	breakerFailures   int
+	breakerOpen       time.Duration
+	simOnGatewayClock bool
 }
 
 // replica is one gateway instance: its own Redis client, store, credential manager and server.
@@ -100,6 +110,9 @@ type harness struct {
 func newHarness(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
 	h := &harness{t: t, rdb: redistest.New(t), clock: &clock{}, logs: &syncBuffer{}}
+	if o.simOnGatewayClock {
+		o.sim.Now = h.clock.Now
+	}
 	h.sim = podiosim.New(o.sim)
 	simTS := httptest.NewServer(h.sim)
 	t.Cleanup(simTS.Close)
@@ -144,7 +157,19 @@ func (h *harness) newReplica(o harnessOptions, ver *tenantauth.Verifier) *replic
 	if err != nil {
 		t.Fatal(err)
 	}
-	pc := podio.NewClient(&http.Client{Timeout: 10 * time.Second}, nil)
+	log := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	budget, err := quota.New(quota.Options{
+		Client: rc, Prefix: h.rdb.Prefix, Now: h.clock.Now, Logger: log,
+		GeneralLimit: cmp.Or(o.quotaGeneral, 1000), RateLimitedLimit: 250, OpTimeout: 250 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt := upstream.New(upstream.Options{
+		Budget: budget, BasePath: "/", Now: h.clock.Now, Logger: log,
+		FailureThreshold: o.breakerFailures, OpenTimeout: o.breakerOpen,
+	})
+	pc := podio.NewClient(&http.Client{Timeout: 10 * time.Second, Transport: rt}, nil)
 	if pc, err = pc.WithBaseURL(h.simURL + "/"); err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +178,6 @@ func (h *harness) newReplica(o harnessOptions, ver *tenantauth.Verifier) *replic
 	}
 	pc.OAuthConfig = podio.OAuthConfig{ClientID: "demo-client", ClientSecret: "demo-secret"}
 	pc.Now = h.clock.Now
-	log := slog.New(slog.NewJSONHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	mgr := creds.New(creds.Options{Store: st, Refresher: pc.OAuth, Now: h.clock.Now, Logger: log})
 
 	cacheClient := rc
@@ -184,7 +208,7 @@ func (h *harness) newReplica(o harnessOptions, ver *tenantauth.Verifier) *replic
 		Store: st, Creds: mgr, Verifier: ver, Podio: pc, PublicURL: pub,
 		AllowPasswordGrant: o.allowPassword, Logger: log, Now: h.clock.Now,
 		Cache: ch, Ring: h.ring, CacheTTL: o.ttl, RequestTimeout: o.requestTimeout, PodioPageSize: o.podioPageSize,
-		Minter: h.minter, ProxyMaxBody: o.proxyMaxBody,
+		Minter: h.minter, ProxyMaxBody: o.proxyMaxBody, Budget: budget, ProxyClient: &http.Client{Transport: rt},
 	})
 	if err != nil {
 		t.Fatal(err)

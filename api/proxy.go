@@ -83,6 +83,7 @@ func (s *Server) checkProxyAccount(c echo.Context, claims tenantauth.Claims, acc
 	if claims.Account != "" && !a.ProxyTokensNotBefore.IsZero() && claims.IssuedAt.Before(a.ProxyTokensNotBefore) {
 		return newError(http.StatusUnauthorized, "expired_token", "this proxy token was revoked")
 	}
+	s.spendAs(c, a)
 	return nil
 }
 
@@ -139,8 +140,14 @@ func (s *Server) forward(c echo.Context, who proxyCaller, podioPath string) erro
 	res, err := s.proxy.Forward(c.Response(), c.Request(), podioPath, tokens)
 	status := res.Status
 	var pe *proxy.Error
+	var qe *Error
 	if err != nil && !res.Written {
-		if e, ok := errors.AsType[*proxy.Error](err); ok {
+		if qe = quotaError(err); qe != nil {
+			status = qe.Status
+			if qe.Status == http.StatusTooManyRequests {
+				status = statusPodioRateLimited
+			}
+		} else if e, ok := errors.AsType[*proxy.Error](err); ok {
 			pe = e
 			status = e.Status
 		} else {
@@ -161,6 +168,11 @@ func (s *Server) forward(c echo.Context, who proxyCaller, podioPath string) erro
 		// httputil.ReverseProxy does).
 		s.log.WarnContext(c.Request().Context(), "proxy: copying Podio's answer", "request_id", requestID(c), "err", err)
 		panic(http.ErrAbortHandler)
+	case qe != nil && qe.Status == http.StatusTooManyRequests:
+		// dirgate's own rate limiting answers in Podio's form, so SDKs handle it as Podio's 420.
+		return podioRateLimited(c, qe.RetryAfter)
+	case qe != nil:
+		return qe
 	case pe != nil:
 		return &Error{Status: pe.Status, Code: pe.Code, Message: pe.Message, Err: pe.Err}
 	}

@@ -141,6 +141,8 @@ func TestProxyRoundTrips(t *testing.T) {
 			if r := call("GET", "/org/", nil); r.status != 420 || !bytes.Contains(r.body, []byte("Please wait 60 seconds")) || r.header.Get("X-Rate-Limit-Remaining") != "0" {
 				t.Errorf("Podio's 420 passes through: %d %s %v", r.status, r.body, r.header)
 			}
+			h.clock.Advance(61 * time.Second) // past the cooldown Podio asked for
+
 		})
 	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/dirgate/dirgate/internal/creds"
 	"github.com/dirgate/dirgate/internal/crypt"
 	"github.com/dirgate/dirgate/internal/proxy"
+	"github.com/dirgate/dirgate/internal/quota"
 	"github.com/dirgate/dirgate/internal/store"
 	"github.com/dirgate/dirgate/internal/tenantauth"
 )
@@ -65,6 +66,9 @@ type Options struct {
 	ProxyMaxBody int64
 	// ProxyClient sends proxied calls to Podio; nil means one that never follows redirects.
 	ProxyClient *http.Client
+	// Budget is the shared Podio quota (the budget endpoint and RateLimit headers read it; the
+	// Podio transport spends it). nil: no budget.
+	Budget *quota.Budget
 }
 
 // Server is the dirgate HTTP API.
@@ -84,6 +88,7 @@ type Server struct {
 	podioPageSize      int
 	cursorTTL          time.Duration
 	minter             *tenantauth.Minter
+	budget             *quota.Budget
 	proxy              *proxy.Forwarder
 	requestTimeout     time.Duration
 
@@ -121,7 +126,7 @@ func New(o Options) (*Server, error) {
 		store: o.Store, creds: o.Creds, verifier: o.Verifier, podio: o.Podio, publicURL: o.PublicURL,
 		allowPasswordGrant: o.AllowPasswordGrant, linkTTL: o.LinkTokenTTL, log: o.Logger, now: o.Now,
 		cache: o.Cache, ring: o.Ring, ttl: o.CacheTTL.withDefaults(), podioPageSize: o.PodioPageSize, cursorTTL: o.CursorTTL,
-		minter: o.Minter, requestTimeout: o.RequestTimeout,
+		minter: o.Minter, requestTimeout: o.RequestTimeout, budget: o.Budget,
 	}
 	fw, err := proxy.New(proxy.Options{Base: o.Podio.BaseURL, Client: o.ProxyClient, MaxBody: o.ProxyMaxBody})
 	if err != nil {
@@ -156,6 +161,7 @@ func New(o Options) (*Server, error) {
 	e.DELETE("/integrated-accounts/:id", s.deleteAccount, auth)
 	e.POST("/integrated-accounts/:id/check", s.checkAccount, auth)
 	s.registerDirectory(e, auth)
+	e.GET("/integrated-accounts/:id/budget", s.getBudget, auth)
 	e.POST("/integrated-accounts/:id/proxy-tokens", s.createProxyToken, auth)
 	e.DELETE("/integrated-accounts/:id/proxy-tokens", s.revokeProxyTokens, auth)
 	e.Any("/proxy/:id/*", s.proxyByPath)

@@ -17,8 +17,10 @@ import (
 	"github.com/dirgate/dirgate/internal/config"
 	"github.com/dirgate/dirgate/internal/creds"
 	"github.com/dirgate/dirgate/internal/crypt"
+	"github.com/dirgate/dirgate/internal/quota"
 	"github.com/dirgate/dirgate/internal/store"
 	"github.com/dirgate/dirgate/internal/tenantauth"
+	"github.com/dirgate/dirgate/internal/upstream"
 )
 
 // gateway is the wired gateway: what serve and dev run.
@@ -112,9 +114,10 @@ func newVerifier(cfg config.Config) (*tenantauth.Verifier, error) {
 	return tenantauth.NewVerifier(tc)
 }
 
-// newPodioClient builds the Podio client every account's client is derived from.
-func newPodioClient(cfg config.Config) (*podio.Client, error) {
-	pc := podio.NewClient(&http.Client{Timeout: cfg.PodioTimeout}, nil)
+// newPodioClient builds the Podio client every account's client is derived from; its calls go
+// through rt (the budgeting, retrying, circuit-breaking transport) when not nil.
+func newPodioClient(cfg config.Config, rt http.RoundTripper) (*podio.Client, error) {
+	pc := podio.NewClient(&http.Client{Timeout: cfg.PodioTimeout, Transport: rt}, nil)
 	pc, err := pc.WithBaseURL(cfg.PodioAPIURL)
 	if err != nil {
 		return nil, fmt.Errorf("DIRGATE_PODIO_API_URL: %w", err)
@@ -140,7 +143,26 @@ func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
-	pc, err := newPodioClient(cfg)
+	budget, err := quota.New(quota.Options{
+		Client: rc, Prefix: cfg.RedisPrefix, Logger: log, GeneralLimit: cfg.QuotaGeneral, RateLimitedLimit: cfg.QuotaRateLimited,
+		Reserve: cfg.QuotaReserve, Replicas: cfg.Replicas, OpTimeout: cfg.CacheTimeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	base, err := url.Parse(cfg.PodioAPIURL)
+	if err != nil {
+		return nil, fmt.Errorf("DIRGATE_PODIO_API_URL: %w", err)
+	}
+	retries := cfg.PodioRetries
+	if retries == 0 {
+		retries = -1 // upstream.Options reads 0 as "the default"
+	}
+	rt := upstream.New(upstream.Options{
+		Budget: budget, RateLimitedRoutes: cfg.QuotaRLRoutes, BasePath: base.Path, DefaultCooldown: cfg.QuotaCooldown,
+		MaxRetries: retries, FailureThreshold: cfg.BreakerFailures, OpenTimeout: cfg.BreakerOpen, Logger: log,
+	})
+	pc, err := newPodioClient(cfg, rt)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +187,8 @@ func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger)
 		AllowPasswordGrant: cfg.AllowPasswordGrant, LinkTokenTTL: cfg.LinkTokenTTL,
 		RequestTimeout: cfg.RequestTimeout, Logger: log,
 		Cache: ch, Ring: ring, PodioPageSize: cfg.PodioPageSize, CursorTTL: cfg.CursorTTL,
-		Minter: minter, ProxyMaxBody: cfg.ProxyMaxBody,
+		Minter: minter, ProxyMaxBody: cfg.ProxyMaxBody, Budget: budget,
+		ProxyClient: &http.Client{Transport: rt},
 		CacheTTL: api.CacheTTLs{
 			Me: cfg.CacheTTLMe, Organizations: cfg.CacheTTLOrgs, Workspaces: cfg.CacheTTLWorkspaces,
 			Users: cfg.CacheTTLUsers, MaxStale: cfg.CacheMaxStale,

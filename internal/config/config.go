@@ -55,6 +55,15 @@ type Config struct {
 	CursorTTL          time.Duration `env:"DIRGATE_CURSOR_TTL" envDefault:"1h" doc:"lifetime of a list cursor (next_cursor)"`
 	ProxyAddr          string        `env:"DIRGATE_PROXY_ADDR" doc:"listen address of the root proxy listener, which serves Podio's paths at its root for Podio SDKs (off when unset)"`
 	ProxyMaxBody       int64         `env:"DIRGATE_PROXY_MAX_BODY" envDefault:"10485760" doc:"largest request body the proxy forwards, in bytes (larger: 413)"`
+	QuotaGeneral       int           `env:"DIRGATE_QUOTA_GENERAL_LIMIT" envDefault:"1000" doc:"Podio calls per rolling hour per (Podio user, client id), shared by every replica (Podio's documented general limit)"`
+	QuotaRateLimited   int           `env:"DIRGATE_QUOTA_RATE_LIMITED_LIMIT" envDefault:"250" doc:"calls per rolling hour of Podio's \"rate limited\" operations (Podio's documented limit)"`
+	QuotaRLRoutes      []string      `env:"DIRGATE_QUOTA_RATE_LIMITED_ROUTES" doc:"comma-separated operations in Podio's rate-limited class, as \"METHOD /path\" with {id} for ids, e.g. \"GET /org/{id}/member/\" (Podio does not say which; none by default)"`
+	QuotaReserve       float64       `env:"DIRGATE_QUOTA_RESERVE" envDefault:"0.2" doc:"share of each hourly limit that background work (jobs, pollers) leaves to interactive calls"`
+	QuotaCooldown      time.Duration `env:"DIRGATE_QUOTA_DEFAULT_COOLDOWN" envDefault:"60s" doc:"how long to stop calling Podio after a 420 that names no wait"`
+	Replicas           int           `env:"DIRGATE_REPLICAS" envDefault:"1" doc:"number of gateway replicas; while Redis is down each one spends at most 1/DIRGATE_REPLICAS of the quota on its own"`
+	PodioRetries       int           `env:"DIRGATE_PODIO_RETRIES" envDefault:"2" doc:"retries of idempotent Podio calls on network errors, 502, 503 and 504 (full-jitter backoff, 100 ms base, 2 s cap, within the request deadline)"`
+	BreakerFailures    int           `env:"DIRGATE_BREAKER_FAILURES" envDefault:"5" doc:"consecutive Podio failures (network errors, 5xx) that open the circuit breaker"`
+	BreakerOpen        time.Duration `env:"DIRGATE_BREAKER_OPEN" envDefault:"30s" doc:"how long the circuit breaker stays open before one probe call"`
 	PodioPageSize      int           `env:"DIRGATE_PODIO_PAGE_SIZE" envDefault:"100" doc:"page size asked of Podio's paged member lists (the largest Podio serves; Podio documents no maximum)"`
 }
 
@@ -82,6 +91,7 @@ func Load(environ []string) (Config, error) {
 		return Config{}, loadError(err)
 	}
 	c.RedisAddrs = cleanList(c.RedisAddrs)
+	c.QuotaRLRoutes = cleanList(c.QuotaRLRoutes)
 	return c, nil
 }
 
@@ -293,6 +303,23 @@ func (c Config) Validate() error {
 	}
 	if c.PodioPageSize < 1 || c.PodioPageSize > MaxPodioPageSize {
 		add("DIRGATE_PODIO_PAGE_SIZE is %d: set 1 to %d (100 is Podio's documented default)", c.PodioPageSize, MaxPodioPageSize)
+	}
+	if c.QuotaGeneral < 1 || c.QuotaRateLimited < 1 {
+		add("DIRGATE_QUOTA_GENERAL_LIMIT and DIRGATE_QUOTA_RATE_LIMITED_LIMIT must be at least 1 (Podio: 1000 and 250)")
+	}
+	if c.QuotaReserve < 0 || c.QuotaReserve >= 1 {
+		add("DIRGATE_QUOTA_RESERVE is %v: set a share from 0 to below 1, such as 0.2", c.QuotaReserve)
+	}
+	for _, r := range c.QuotaRLRoutes {
+		if m, p, ok := strings.Cut(r, " "); !ok || m != strings.ToUpper(m) || !strings.HasPrefix(p, "/") {
+			add("DIRGATE_QUOTA_RATE_LIMITED_ROUTES: %q is not \"METHOD /path\"", r)
+		}
+	}
+	if c.QuotaCooldown <= 0 || c.BreakerOpen <= 0 {
+		add("DIRGATE_QUOTA_DEFAULT_COOLDOWN and DIRGATE_BREAKER_OPEN must be positive durations")
+	}
+	if c.Replicas < 1 || c.PodioRetries < 0 || c.PodioRetries > 5 || c.BreakerFailures < 1 {
+		add("DIRGATE_REPLICAS and DIRGATE_BREAKER_FAILURES must be at least 1, DIRGATE_PODIO_RETRIES 0 to 5")
 	}
 	if c.ProxyMaxBody < 1 {
 		add("DIRGATE_PROXY_MAX_BODY is %d: set a positive number of bytes such as 10485760", c.ProxyMaxBody)
