@@ -65,9 +65,15 @@ func Reachable() bool {
 // It skips the test when Redis is unreachable, or fails it when CI=true.
 func New(t testing.TB) *Redis {
 	t.Helper()
-	opts, err := redis.ParseURL(URL())
+	return NewAt(t, URL())
+}
+
+// NewAt is New for the Redis at rawURL (a test's own Server, say).
+func NewAt(t testing.TB, rawURL string) *Redis {
+	t.Helper()
+	opts, err := redis.ParseURL(rawURL)
 	if err != nil {
-		t.Fatalf("redistest: DIRGATE_TEST_REDIS_URL: %v", err)
+		t.Fatalf("redistest: Redis URL %q: %v", rawURL, err)
 	}
 	opts.DialTimeout = time.Second
 	opts.ReadTimeout = 2 * time.Second

@@ -37,3 +37,22 @@ func TestIsolationAndCleanup(t *testing.T) {
 		t.Fatalf("EVAL = %d, %v; want 41", v, err)
 	}
 }
+
+// TestServerSurvivesKill proves a test's own server comes back with its data after a SIGKILL,
+// which the Redis outage tests rely on.
+func TestServerSurvivesKill(t *testing.T) {
+	ctx := context.Background()
+	s := redistest.StartServer(t)
+	r := redistest.NewAt(t, s.URL())
+	if err := r.Set(ctx, r.Key("k"), "v", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	s.Kill()
+	if err := r.Ping(ctx).Err(); err == nil {
+		t.Fatal("PING answered after Kill")
+	}
+	s.Start()
+	if got, err := r.Get(ctx, r.Key("k")).Result(); err != nil || got != "v" {
+		t.Fatalf("GET after restart = %q, %v; want %q", got, err, "v")
+	}
+}
