@@ -3,6 +3,10 @@ package store
 import (
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -46,6 +50,9 @@ func NewRedisClient(cfg RedisConfig) (redis.UniversalClient, error) {
 		// One retry: go-redis defaults to three, which multiplies the time a request waits when
 		// Redis is down.
 		MaxRetries: 1,
+		// One dial attempt per try: go-redis otherwise dials five times, 100 ms apart, before
+		// giving up on a Redis that refuses connections, and every request would wait for it.
+		DialerRetries: 1,
 	}
 	if len(cfg.Addrs) == 0 {
 		if cfg.URL == "" {
@@ -80,4 +87,20 @@ func orDefault(d, def time.Duration) time.Duration {
 		return d
 	}
 	return def
+}
+
+// Unavailable reports whether err says Redis could not be reached or did not answer in time, as
+// opposed to an answer about the data: callers answer 503 for it, and reads may fall back (Memo).
+func Unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if _, ok := errors.AsType[*url.Error](err); ok {
+		return false // an HTTP call (Podio) failed, not Redis
+	}
+	if _, ok := errors.AsType[net.Error](err); ok {
+		return true
+	}
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, redis.ErrClosed) ||
+		errors.Is(err, redis.ErrPoolTimeout) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
 }

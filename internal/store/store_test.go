@@ -4,14 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/dirgate/dirgate/internal/crypt"
 	"github.com/dirgate/dirgate/internal/redistest"
@@ -763,5 +768,28 @@ func TestNewOptions(t *testing.T) {
 				t.Fatal("New succeeded")
 			}
 		})
+	}
+}
+
+func TestUnavailable(t *testing.T) {
+	refused := &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	tests := []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"nil", nil, false},
+		{"refused", fmt.Errorf("store: account %q: read: %w", "ia_1", refused), true},
+		{"connection dropped", fmt.Errorf("store: %w", io.EOF), true},
+		{"client closed", redis.ErrClosed, true},
+		{"pool exhausted", redis.ErrPoolTimeout, true},
+		{"missing record", fmt.Errorf("store: %w", unified.ErrNotFound), false},
+		{"Podio unreachable", &url.Error{Op: "Get", URL: "https://api.podio.com/org/", Err: refused}, false},
+		{"other", errors.New("store: corrupt field"), false},
+	}
+	for _, tt := range tests {
+		if got := store.Unavailable(tt.err); got != tt.want {
+			t.Errorf("%s: Unavailable = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }
