@@ -72,7 +72,14 @@ type Manager struct {
 
 	mu      sync.Mutex
 	flights map[string]*flight
+
+	// known holds each account's last access token read from the store, in memory only, so that
+	// reads keep working while Redis is unreachable (see Token).
+	known *store.Memo[*podio.Token]
 }
+
+// maxKnown bounds the access tokens kept in memory for Redis outages.
+const maxKnown = 10000
 
 // flight is one in-process refresh that every local caller for the account shares.
 type flight struct {
@@ -92,6 +99,7 @@ func New(opts Options) *Manager {
 		now:       opts.Now,
 		log:       opts.Logger,
 		flights:   map[string]*flight{},
+		known:     store.NewMemo[*podio.Token](maxKnown, "access tokens", opts.Logger),
 	}
 	if m.margin <= 0 {
 		m.margin = DefaultMargin
@@ -134,12 +142,19 @@ func (ts *tokenSource) Token(ctx context.Context) (*podio.Token, error) {
 	m := ts.m
 	a, c, err := m.store.LoadCredentials(ctx, ts.tenant, ts.id)
 	if err != nil {
+		// Redis being down must not stop reads Podio can answer: the last access token read
+		// serves until it expires. A refresh still needs Redis (it must happen once).
+		if t, ok := m.known.Fallback(ctx, ts.key(), err); ok && (t.Expiry.IsZero() || t.Expiry.After(m.now())) {
+			return t, nil
+		}
 		return nil, fmt.Errorf("creds: %w", err)
 	}
 	if err := usable(a); err != nil {
+		m.known.Forget(ts.key())
 		return nil, err
 	}
 	cur := token(a, c)
+	m.known.Remember(ctx, ts.key(), cur)
 	if !m.expiring(c) {
 		return cur, nil
 	}
@@ -156,6 +171,9 @@ func (ts *tokenSource) Token(ctx context.Context) (*podio.Token, error) {
 		"tenant", ts.tenant, "account", ts.id, "expires_in", c.Expiry.Sub(m.now()).Round(time.Second), "err", err)
 	return cur, nil
 }
+
+// key names the account in the manager's memory.
+func (ts *tokenSource) key() string { return ts.tenant + "/" + ts.id }
 
 // Refresh implements podio.TokenSource: called by the Podio client after a 401 expired_token.
 func (ts *tokenSource) Refresh(ctx context.Context, stale *podio.Token) (*podio.Token, error) {

@@ -29,6 +29,7 @@ type env struct {
 	hc     *http.Client
 	stores []*store.Store
 	prefix string
+	ring   *crypt.Ring
 	redis  *redistest.Redis
 	logs   *syncBuffer
 }
@@ -65,7 +66,7 @@ func newEnv(t *testing.T, replicas int) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{sim: sim, url: srv.URL, hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}, logs: &syncBuffer{}}
+	e := &env{sim: sim, url: srv.URL, hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}, logs: &syncBuffer{}, ring: ring}
 	for i := range replicas {
 		r := redistest.New(t) // its own connection pool; only the first one's prefix is used
 		if i == 0 {
