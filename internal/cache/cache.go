@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -149,6 +150,17 @@ type Cache struct {
 	downUntil atomic.Int64
 	// down remembers that the last Redis outcome was a failure, so each outage logs once.
 	down atomic.Bool
+	// downSince is the wall time (UnixNano) the last outage began; 0 before any.
+	downSince atomic.Int64
+
+	// orphans are fill locks (key: token) this replica took but could not release, because Redis
+	// failed while it fetched. A Redis that comes back with its data (persistence, failover) still
+	// has them: they are released as soon as Redis answers again, so that other replicas do not
+	// wait out FillLockTTL for a fill that is over.
+	orphanMu   sync.Mutex
+	orphans    map[string]string
+	hasOrphans atomic.Bool
+	releasing  atomic.Bool
 
 	entries *lru.Cache[localKey, *localEntry]
 	snaps   *lru.Cache[localKey, *localSnap]
@@ -304,7 +316,7 @@ func (c *Cache) get(ctx context.Context, r *request) (result, error) {
 	var seen *result // the entry found, if any: for STALE, and so a fill can tell a newer one
 	fromRedis := false
 	if c.redisUp() {
-		h, _, err := c.claim(ctx, r.sc, c.headKey(r.sc, r.key), "", r.kind, r.first, "", "")
+		h, _, _, err := c.claim(ctx, r.sc, c.headKey(r.sc, r.key), "", r.kind, r.first, "", "")
 		switch {
 		case err == nil:
 			fromRedis = true
@@ -437,7 +449,7 @@ func (c *Cache) coordinate(fctx context.Context, sc Scope, head, lock, kind stri
 	// cover a holder that vanished plus one that took over.
 	giveUp := time.Now().Add(2 * c.lockTTL)
 	for {
-		h, locked, err := c.claim(fctx, sc, head, lock, kind, first, seenID, token)
+		h, locked, lockAge, err := c.claim(fctx, sc, head, lock, kind, first, seenID, token)
 		if err != nil {
 			c.markDown(err)
 			return result{}, false
@@ -449,7 +461,7 @@ func (c *Cache) coordinate(fctx context.Context, sc Scope, head, lock, kind stri
 		if locked {
 			return produce(token), true
 		}
-		if time.Now().After(giveUp) {
+		if time.Now().After(giveUp) || c.orphanedByOutage(lockAge) {
 			return produce(""), true
 		}
 		t := time.NewTimer(c.pollInterval)
@@ -607,7 +619,7 @@ func (c *Cache) deriveRedis(ctx context.Context, sc Scope, baseID, name string, 
 		return result{}, fmt.Errorf("%w: %w", ErrSnapshotGone, errRedisDown)
 	}
 	head, lock := c.derivedKey(sc, baseID, name), c.derivedLockKey(sc, baseID, name)
-	h, _, err := c.claim(ctx, sc, head, "", kindList, first, "", "")
+	h, _, _, err := c.claim(ctx, sc, head, "", kindList, first, "", "")
 	if err != nil {
 		if ctx.Err() != nil {
 			return result{}, ctx.Err()
@@ -736,14 +748,66 @@ func (c *Cache) redisUp() bool {
 func (c *Cache) markDown(err error) {
 	c.downUntil.Store(c.now().Add(c.downBackoff).UnixNano())
 	if c.down.CompareAndSwap(false, true) {
+		c.downSince.Store(time.Now().UnixNano())
 		c.log.Warn("cache: redis unavailable; serving without it", "err", err.Error(), "retry_after", c.downBackoff)
 	}
 }
 
-// markUp records a Redis success, logging the end of an outage.
+// orphanedByOutage reports whether a fill lock held by another, taken lockAge ago, was taken
+// before the last Redis outage this replica saw began. Its holder most likely lost Redis too and
+// cannot write its result nor release the lock (until its own replica sees Redis again), so it is
+// not waited for. Locks live at most FillLockTTL, so this only concerns the first moments after
+// an outage. Both durations are wall time (the lock's in Redis, the outage's here): no clock skew.
+func (c *Cache) orphanedByOutage(lockAge time.Duration) bool {
+	since := c.downSince.Load()
+	return lockAge > 0 && since != 0 && lockAge > time.Since(time.Unix(0, since))
+}
+
+// markUp records a Redis success, logging the end of an outage and releasing the fill locks the
+// outage orphaned.
 func (c *Cache) markUp() {
 	if c.down.Load() && c.down.CompareAndSwap(true, false) {
 		c.log.Info("cache: redis reachable again")
+	}
+	if c.hasOrphans.Load() && c.releasing.CompareAndSwap(false, true) {
+		go func() {
+			defer c.releasing.Store(false)
+			c.releaseOrphans()
+		}()
+	}
+}
+
+// maxOrphans bounds the orphaned fill locks remembered; beyond it, locks expire by their TTL.
+const maxOrphans = 1024
+
+// orphan remembers a fill lock this replica holds but could not release.
+func (c *Cache) orphan(lock, token string) {
+	c.orphanMu.Lock()
+	defer c.orphanMu.Unlock()
+	if c.orphans == nil {
+		c.orphans = map[string]string{}
+	}
+	if len(c.orphans) < maxOrphans {
+		c.orphans[lock] = token
+		c.hasOrphans.Store(true)
+	}
+}
+
+// releaseOrphans releases the orphaned fill locks (each only if still held with its token); those
+// Redis fails to release stay remembered for the next recovery.
+func (c *Cache) releaseOrphans() {
+	c.orphanMu.Lock()
+	batch := c.orphans
+	c.orphans = nil
+	c.hasOrphans.Store(false)
+	c.orphanMu.Unlock()
+	for lock, token := range batch {
+		opCtx, cancel := context.WithTimeout(context.Background(), c.opTimeout)
+		err := releaseScript.Run(opCtx, c.rdb, []string{lock}, token).Err()
+		cancel()
+		if err != nil {
+			c.orphan(lock, token)
+		}
 	}
 }
 

@@ -107,18 +107,25 @@ func redisAddr(t *testing.T) string {
 
 type env struct {
 	rdb   *redistest.Redis
+	url   string
 	clock *clock
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	return &env{rdb: redistest.New(t), clock: newClock()}
+	return newEnvAt(t, redistest.URL())
+}
+
+// newEnvAt is newEnv on the Redis at rawURL.
+func newEnvAt(t *testing.T, rawURL string) *env {
+	t.Helper()
+	return &env{rdb: redistest.NewAt(t, rawURL), url: rawURL, clock: newClock()}
 }
 
 // cache returns a Cache on its own client; tweak adjusts the options.
 func (e *env) cache(t *testing.T, tweak func(*cache.Options)) (*cache.Cache, *counter) {
 	t.Helper()
-	c, h := client(t, redistest.URL())
+	c, h := client(t, e.url)
 	o := cache.Options{
 		Client: c, Prefix: e.rdb.Prefix, Now: e.clock.Now,
 		// Generous: these tests are about cache logic, not about a slow Redis under -race.
@@ -943,6 +950,72 @@ func TestLockTakeover(t *testing.T) {
 	}
 	if n, err := e.rdb.Exists(t.Context(), lock).Result(); err != nil || n != 0 {
 		t.Errorf("lock left behind: %d, %v", n, err)
+	}
+}
+
+// TestOrphanedLockReleasedWhenRedisReturns: Redis dies while a replica fetches under the fill
+// lock and comes back with its data. Another replica that saw the outage does not wait for that
+// lock, and the lock is released as soon as its holder's replica reaches Redis again, instead of
+// making every replica wait out FillLockTTL.
+func TestOrphanedLockReleasedWhenRedisReturns(t *testing.T) {
+	t.Parallel()
+	srv := redistest.StartServer(t)
+	e := newEnvAt(t, srv.URL())
+	c, _ := e.cache(t, func(o *cache.Options) { o.FillLockTTL = time.Minute })
+	// Replica b keeps its own time: its down backoff ends while c's has not.
+	bClock := newClock()
+	b, _ := e.cache(t, func(o *cache.Options) { o.FillLockTTL = time.Minute; o.Now = bClock.Now })
+	lock := e.rdb.Prefix + "{acct:" + scope.Account + "}:cache:" + scope.Tenant + ":l:org:1"
+	started, release := make(chan struct{}), make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		v, _, err := c.Value(context.Background(), scope, "org:1", policy, func(context.Context) ([]byte, error) {
+			close(started)
+			<-release
+			return []byte(`{"id":1}`), nil
+		})
+		if err == nil && string(v) != `{"id":1}` {
+			err = fmt.Errorf("value %s", v)
+		}
+		done <- err
+	}()
+	<-started
+	srv.Kill()
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("the fill that lost Redis failed its caller: %v", err)
+	}
+	org3 := func(context.Context) ([]byte, error) { return []byte(`{"id":3}`), nil }
+	if _, _, err := b.Value(t.Context(), scope, "org:3", policy, org3); err != nil {
+		t.Fatalf("b during the outage: %v", err) // b fails open, and notes the outage
+	}
+	srv.Start()
+	if n, err := e.rdb.Exists(t.Context(), lock).Result(); err != nil || n != 1 {
+		t.Fatalf("the restarted Redis has no orphaned lock (%d, %v): the test proves nothing", n, err)
+	}
+	bClock.Advance(time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	var bFetches atomic.Int64
+	v, _, err := b.Value(ctx, scope, "org:1", policy, func(context.Context) ([]byte, error) {
+		bFetches.Add(1)
+		return []byte(`{"id":1}`), nil
+	})
+	if err != nil || string(v) != `{"id":1}` || bFetches.Load() != 1 {
+		t.Fatalf("b waited for the orphaned lock: %s, %v, %d fetches", v, err, bFetches.Load())
+	}
+	e.clock.Advance(time.Minute) // past the down backoff: the next call tries Redis again
+	if _, _, err := c.Value(t.Context(), scope, "org:2", policy, func(context.Context) ([]byte, error) {
+		return []byte(`{"id":2}`), nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for e.rdb.Exists(t.Context(), lock).Val() == 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the orphaned fill lock is still held 5 s after Redis came back")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

@@ -42,7 +42,8 @@ func (c *Cache) derivedLockKey(sc Scope, baseID, name string) string {
 // ARGV[1] = snapshot key prefix, ARGV[2] = how many first items to return, ARGV[3] = the head id
 // the caller saw ("" for none), ARGV[4] = lock token ("" to only read), ARGV[5] = lock TTL (ms),
 // ARGV[6] = expected kind.
-// Reply: {id, n, p, t, k, v, {items}, locked}; id is nil when no usable new head exists.
+// Reply: {id, n, p, t, k, v, {items}, locked, lock ms left}; id is nil when no usable new head
+// exists; lock ms left is the PTTL of a lock someone else holds (else 0).
 // The snapshot key is built from the head's id rather than declared: it shares the head's hash
 // slot, which is what Redis Cluster requires.
 var claimScript = redis.NewScript(`
@@ -53,13 +54,17 @@ if h[1] and h[5] == ARGV[6] and h[1] ~= ARGV[3] then
   if first > 0 and h[5] == 'l' and tonumber(h[2]) > 0 then
     items = redis.call('LRANGE', ARGV[1] .. h[1], 1, first)
   end
-  return {h[1], h[2], h[3], h[4], h[5], h[6], items, 0}
+  return {h[1], h[2], h[3], h[4], h[5], h[6], items, 0, 0}
 end
-local locked = 0
-if ARGV[4] ~= '' and redis.call('SET', KEYS[2], ARGV[4], 'NX', 'PX', ARGV[5]) then
-  locked = 1
+local locked, left = 0, 0
+if ARGV[4] ~= '' then
+  if redis.call('SET', KEYS[2], ARGV[4], 'NX', 'PX', ARGV[5]) then
+    locked = 1
+  else
+    left = redis.call('PTTL', KEYS[2])
+  end
 end
-return {false, false, false, false, false, false, {}, locked}
+return {false, false, false, false, false, false, {}, locked, left}
 `)
 
 // setHeadScript installs a head unless a newer one (or a newer tombstone) exists, and releases the
@@ -98,8 +103,9 @@ return #KEYS
 `)
 
 // claim runs claimScript under OpTimeout. It returns the head when one of the expected kind exists
-// and differs from seenID, else whether the lock was taken (only tried when token is set).
-func (c *Cache) claim(ctx context.Context, sc Scope, head, lock, kind string, first int, seenID, token string) (*result, bool, error) {
+// and differs from seenID, else whether the lock was taken (only tried when token is set) and, when
+// another holds it, how long ago that holder took it.
+func (c *Cache) claim(ctx context.Context, sc Scope, head, lock, kind string, first int, seenID, token string) (*result, bool, time.Duration, error) {
 	opCtx, cancel := context.WithTimeout(ctx, c.opTimeout)
 	defer cancel()
 	keys := []string{head}
@@ -109,32 +115,38 @@ func (c *Cache) claim(ctx context.Context, sc Scope, head, lock, kind string, fi
 	v, err := claimScript.Run(opCtx, c.rdb, keys,
 		c.base(sc)+"s:", first, seenID, token, c.lockTTL.Milliseconds(), kind).Slice()
 	if err != nil {
-		return nil, false, fmt.Errorf("cache: read head: %w", err)
+		return nil, false, 0, fmt.Errorf("cache: read head: %w", err)
 	}
 	c.markUp()
-	return parseClaim(v)
+	h, locked, left, err := parseClaim(v)
+	var age time.Duration
+	if left > 0 {
+		age = c.lockTTL - left
+	}
+	return h, locked, age, err
 }
 
 // parseClaim decodes claimScript's reply.
-func parseClaim(v []any) (*result, bool, error) {
+func parseClaim(v []any) (*result, bool, time.Duration, error) {
 	bad := errors.New("cache: read head: unexpected script reply")
-	if len(v) != 8 {
-		return nil, false, bad
+	if len(v) != 9 {
+		return nil, false, 0, bad
 	}
 	locked, _ := v[7].(int64)
+	left, _ := v[8].(int64)
 	id, _ := v[0].(string)
 	if id == "" {
-		return nil, locked == 1, nil
+		return nil, locked == 1, time.Duration(left) * time.Millisecond, nil
 	}
 	ns, _ := v[1].(string)
 	ts, _ := v[3].(string)
 	n, err := strconv.Atoi(ns)
 	if err != nil || n < 0 {
-		return nil, false, bad
+		return nil, false, 0, bad
 	}
 	t, err := strconv.ParseInt(ts, 10, 64)
 	if err != nil {
-		return nil, false, bad
+		return nil, false, 0, bad
 	}
 	r := &result{id: id, count: n, fetchedAt: time.UnixMicro(t)}
 	r.partial = v[2] == "1"
@@ -149,7 +161,7 @@ func parseClaim(v []any) (*result, bool, error) {
 			r.items[i] = []byte(s)
 		}
 	}
-	return r, false, nil
+	return r, false, 0, nil
 }
 
 // writeEntry stores a fetched entry and releases the lock (token) in one transaction.
@@ -188,6 +200,9 @@ func (c *Cache) writeSnapshot(fctx context.Context, sc Scope, res *result, head,
 		return nil
 	})
 	if err != nil {
+		if token != "" {
+			c.orphan(lock, token)
+		}
 		return fmt.Errorf("cache: write snapshot: %w", err)
 	}
 	c.markUp()
@@ -200,6 +215,7 @@ func (c *Cache) release(fctx context.Context, lock, token string) {
 	opCtx, cancel := context.WithTimeout(fctx, c.opTimeout)
 	defer cancel()
 	if err := releaseScript.Run(opCtx, c.rdb, []string{lock}, token).Err(); err != nil {
+		c.orphan(lock, token)
 		c.markDown(err)
 		return
 	}
