@@ -13,6 +13,7 @@ import (
 
 	"github.com/dirgate/dirgate/adapters/podio"
 	"github.com/dirgate/dirgate/internal/store"
+	"github.com/dirgate/dirgate/unified"
 )
 
 // accountJSON is an integrated account as callers see it: never a token.
@@ -204,6 +205,7 @@ func (s *Server) deleteAccount(c echo.Context) error {
 	if err := s.store.DeleteAccount(c.Request().Context(), tenantOf(c), c.Param("id")); err != nil {
 		return err
 	}
+	s.known.Forget(tenantOf(c) + "/" + c.Param("id"))
 	return c.NoContent(http.StatusNoContent)
 }
 
@@ -233,4 +235,24 @@ func (s *Server) checkAccount(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, toAccountJSON(a))
+}
+
+// accountForRead reads the account for a call that only reads from Podio. While Redis is
+// unreachable it answers with the last record this replica read, so that such reads go on; a
+// revocation or deletion made before the outage and not yet seen by this replica is then missed
+// until Redis is back (README: Redis outages).
+func (s *Server) accountForRead(ctx context.Context, tenant, id string) (store.Account, error) {
+	key := tenant + "/" + id
+	a, err := s.store.GetAccount(ctx, tenant, id)
+	if err != nil {
+		if known, ok := s.known.Fallback(ctx, key, err); ok {
+			return known, nil
+		}
+		if errors.Is(err, unified.ErrNotFound) {
+			s.known.Forget(key)
+		}
+		return a, err
+	}
+	s.known.Remember(ctx, key, a)
+	return a, nil
 }

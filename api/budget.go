@@ -75,7 +75,7 @@ type budgetClassJSON struct {
 }
 
 func (s *Server) getBudget(c echo.Context) error {
-	a, err := s.store.GetAccount(c.Request().Context(), tenantOf(c), c.Param("id"))
+	a, err := s.accountForRead(c.Request().Context(), tenantOf(c), c.Param("id"))
 	if err != nil {
 		return err
 	}

@@ -113,7 +113,7 @@ func (s *Server) newDirCall(c echo.Context, allowed ...string) (*dirCall, error)
 			}
 		}
 	}
-	a, err := s.store.GetAccount(c.Request().Context(), d.tenant, d.account)
+	a, err := s.accountForRead(c.Request().Context(), d.tenant, d.account)
 	if err != nil {
 		if errors.Is(err, unified.ErrNotFound) {
 			return nil, notFound("integrated account")

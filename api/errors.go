@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/dirgate/dirgate/adapters/podio"
+	"github.com/dirgate/dirgate/internal/store"
 	"github.com/dirgate/dirgate/unified"
 )
 
@@ -130,6 +131,12 @@ func toError(err error) *Error {
 		}
 		e.Remote = remoteOf(pe)
 		return e
+	}
+	if store.Unavailable(err) && !isTimeout(err) {
+		// Timeouts are left to the next case: a request that ran out of time fails its Redis
+		// calls too, and the answer is then about the time, not about Redis.
+		return &Error{Status: http.StatusServiceUnavailable, Code: "store_unavailable",
+			Message: "dirgate's Redis is unreachable; try again shortly", RetryAfter: 1, Err: err}
 	}
 	if isTimeout(err) {
 		return &Error{Status: http.StatusGatewayTimeout, Code: "upstream_timeout", Message: "Podio did not answer in time",

@@ -82,6 +82,9 @@ type harnessOptions struct {
 	breakerFailures   int
 	breakerOpen       time.Duration
 	simOnGatewayClock bool
+	// redisURL points every replica at a Redis of the test's own (one it kills and restarts);
+	// empty means the shared test Redis.
+	redisURL string
 }
 
 // replica is one gateway instance: its own Redis client, store, credential manager and server.
@@ -100,6 +103,7 @@ type harness struct {
 	replicas []*replica
 	url      string // the first replica's base URL
 	rdb      *redistest.Redis
+	redisURL string
 	clock    *clock
 	logs     *syncBuffer
 	minter   *tenantauth.Minter
@@ -109,7 +113,8 @@ type harness struct {
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
-	h := &harness{t: t, rdb: redistest.New(t), clock: &clock{}, logs: &syncBuffer{}}
+	h := &harness{t: t, redisURL: cmp.Or(o.redisURL, redistest.URL()), clock: &clock{}, logs: &syncBuffer{}}
+	h.rdb = redistest.NewAt(t, h.redisURL)
 	if o.simOnGatewayClock {
 		o.sim.Now = h.clock.Now
 	}
@@ -144,11 +149,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 
 func (h *harness) newReplica(o harnessOptions, ver *tenantauth.Verifier) *replica {
 	t := h.t
-	opts, err := redisOptions(h.rdb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rc, err := store.NewRedisClient(opts)
+	rc, err := store.NewRedisClient(store.RedisConfig{URL: h.redisURL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,11 +217,6 @@ func (h *harness) newReplica(o harnessOptions, ver *tenantauth.Verifier) *replic
 	r.proxyTS = httptest.NewServer(r.srv.ProxyRoot())
 	t.Cleanup(r.proxyTS.Close)
 	return r
-}
-
-// redisOptions points a fresh client at the test Redis.
-func redisOptions(r *redistest.Redis) (store.RedisConfig, error) {
-	return store.RedisConfig{URL: redistest.URL()}, nil
 }
 
 func loadSpec(t *testing.T) *openapi3.T {

@@ -69,7 +69,7 @@ func tokenErrorCode(err error) string {
 
 // checkProxyAccount confirms the account is the tenant's and the token not revoked for it.
 func (s *Server) checkProxyAccount(c echo.Context, claims tenantauth.Claims, account string) error {
-	a, err := s.store.GetAccount(c.Request().Context(), claims.Tenant, account)
+	a, err := s.accountForRead(c.Request().Context(), claims.Tenant, account)
 	if errors.Is(err, unified.ErrNotFound) {
 		if claims.Account != "" {
 			// The account a scoped token names is gone: the token is as good as revoked.

@@ -91,10 +91,18 @@ type Server struct {
 	budget             *quota.Budget
 	proxy              *proxy.Forwarder
 	requestTimeout     time.Duration
+	// known holds the last account records read, for reads while Redis is down (accountForRead).
+	known *store.Memo[store.Account]
 
 	draining atomic.Bool
-	echo     *echo.Echo
+	// redisSeen is set once Redis has answered a readiness probe: a replica that lost Redis later
+	// stays ready (degraded), one that never reached it is not ready.
+	redisSeen atomic.Bool
+	echo      *echo.Echo
 }
+
+// maxKnownAccounts bounds the account records each replica keeps for Redis outages.
+const maxKnownAccounts = 10000
 
 // maxLinkTokenTTL is the longest a link token may live (the issue: "at most 10 minutes").
 const maxLinkTokenTTL = 10 * time.Minute
@@ -127,6 +135,7 @@ func New(o Options) (*Server, error) {
 		allowPasswordGrant: o.AllowPasswordGrant, linkTTL: o.LinkTokenTTL, log: o.Logger, now: o.Now,
 		cache: o.Cache, ring: o.Ring, ttl: o.CacheTTL.withDefaults(), podioPageSize: o.PodioPageSize, cursorTTL: o.CursorTTL,
 		minter: o.Minter, requestTimeout: o.RequestTimeout, budget: o.Budget,
+		known: store.NewMemo[store.Account](maxKnownAccounts, "account records", o.Logger),
 	}
 	fw, err := proxy.New(proxy.Options{Base: o.Podio.BaseURL, Client: o.ProxyClient, MaxBody: o.ProxyMaxBody})
 	if err != nil {
@@ -190,8 +199,12 @@ func (s *Server) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
 	if err := s.store.Ping(ctx); err != nil {
+		if s.redisSeen.Load() {
+			return c.JSON(http.StatusOK, map[string]string{"status": "degraded"})
+		}
 		return &Error{Status: http.StatusServiceUnavailable, Code: "not_ready", Message: "Redis is not reachable", Err: err}
 	}
+	s.redisSeen.Store(true)
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }
 

@@ -117,7 +117,9 @@ func (e *env) budget(t *testing.T, rawURL string, mod func(*quota.Options)) *quo
 	if rawURL == "" {
 		rawURL = redistest.URL()
 	}
-	o := quota.Options{Client: client(t, rawURL), Prefix: e.rdb.Prefix, Now: e.clock.Now}
+	// A generous Redis timeout: under a loaded -race run, the production 50 ms would send a test
+	// meant for the Redis path to the local budget. Fail-open tests set their own.
+	o := quota.Options{Client: client(t, rawURL), Prefix: e.rdb.Prefix, Now: e.clock.Now, OpTimeout: 5 * time.Second}
 	if mod != nil {
 		mod(&o)
 	}
