@@ -1,0 +1,23 @@
+// Package jobs runs long membership work (syncs, offboarding, undo) as durable jobs on every
+// replica, with hibiken/asynq as the Redis-based queue.
+//
+// A job is a list of items, each one Podio write. The job record (in Redis, owned by a tenant) is
+// the source of truth for progress: an item is marked started before its write and done after it,
+// so a replica that dies mid-job loses nothing, and the replica that resumes it asks the executor
+// whether a started item's effect already holds before writing again: no completed step repeats.
+//
+// Exactly one replica runs a job: asynq hands a task to one worker under a lease, and the runner
+// also holds a fencing key in Redis; every save checks it, so a runner that lost its lease (a
+// paused or partitioned process) stops instead of writing over its successor.
+//
+// A job that meets a spent Podio budget does not fail: it is saved as waiting_for_quota and asynq
+// runs it again when the budget allows (the executor says when, see Wait). Such waits are not
+// counted as failures.
+//
+// Keys (prefix P):
+//
+//	P{job:<id>}                 the job record (JSON)
+//	P{job:<id>}:owner           the fencing key of the runner
+//	P{job:<id>}:cancel          set by Cancel; the runner stops before its next item
+//	Pjobs:<tenant>              sorted set of the tenant's job ids by creation time
+package jobs

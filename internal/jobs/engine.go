@@ -1,0 +1,303 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+)
+
+// TaskType is the asynq task type that runs a job; its payload is the job id.
+const TaskType = "dirgate:job"
+
+// Defaults.
+const (
+	DefaultQueue       = "dirgate"
+	DefaultConcurrency = 4
+	DefaultRetention   = 7 * 24 * time.Hour
+	DefaultOwnerTTL    = 30 * time.Second
+	DefaultMaxWait     = time.Minute
+	DefaultMaxRetry    = 50
+	// maxListed bounds GET /jobs: the most recent jobs of a tenant.
+	maxListed = 200
+)
+
+// Options configures an Engine.
+type Options struct {
+	// Client is the Redis every replica shares; the queue lives there too.
+	Client redis.UniversalClient
+	// Prefix starts every key of job records (asynq keeps its own "asynq:{<queue>}:" keys).
+	Prefix string
+	// Queue is the asynq queue name; replicas of one deployment must share it. Default "dirgate".
+	Queue string
+	// Executors perform the items of each job type.
+	Executors map[string]Executor
+	// Concurrency is how many jobs one replica runs at once; default 4.
+	Concurrency int
+	// Retention is how long a finished job stays readable; default 7 days.
+	Retention time.Duration
+	// OwnerTTL is the life of the runner's fencing key, refreshed while it runs; default 30 s.
+	OwnerTTL time.Duration
+	// MaxWait caps how long a job waiting for quota sleeps before it looks again: the budget can
+	// free up earlier than forecast (Podio's own count, another replica's reserve). Default 1 min.
+	MaxWait time.Duration
+	// MaxRetry is how many failed runs (crashes, Podio unreachable) a job survives before it is
+	// marked failed. Waits for quota are not failures. Default 50 (with backoff up to 1 min).
+	MaxRetry int
+	// PollInterval is how often asynq looks for due retries and new tasks; default asynq's
+	// (5 s and 1 s). Tests shorten it.
+	PollInterval time.Duration
+	Now          func() time.Time
+	Logger       *slog.Logger
+}
+
+// Engine submits, reads, cancels and runs jobs.
+type Engine struct {
+	rdb       redis.UniversalClient
+	prefix    string
+	queue     string
+	executors map[string]Executor
+	retention time.Duration
+	ownerTTL  time.Duration
+	maxWait   time.Duration
+	maxRetry  int
+	now       func() time.Time
+	log       *slog.Logger
+
+	client    *asynq.Client
+	inspector *asynq.Inspector
+	server    *asynq.Server
+}
+
+// New returns an Engine. Start runs its workers.
+func New(o Options) (*Engine, error) {
+	if o.Client == nil {
+		return nil, errors.New("jobs: Options.Client is required")
+	}
+	e := &Engine{
+		rdb: o.Client, prefix: o.Prefix, queue: o.Queue, executors: o.Executors, retention: o.Retention,
+		ownerTTL: o.OwnerTTL, maxWait: o.MaxWait, maxRetry: o.MaxRetry, now: o.Now, log: o.Logger,
+	}
+	if e.queue == "" {
+		e.queue = DefaultQueue
+	}
+	if e.retention <= 0 {
+		e.retention = DefaultRetention
+	}
+	if e.ownerTTL <= 0 {
+		e.ownerTTL = DefaultOwnerTTL
+	}
+	if e.maxWait <= 0 {
+		e.maxWait = DefaultMaxWait
+	}
+	if e.maxRetry <= 0 {
+		e.maxRetry = DefaultMaxRetry
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	if e.log == nil {
+		e.log = slog.New(slog.DiscardHandler)
+	}
+	e.client = asynq.NewClientFromRedisClient(o.Client)
+	e.inspector = asynq.NewInspectorFromRedisClient(o.Client)
+	cfg := asynq.Config{
+		Concurrency:    max(o.Concurrency, 0),
+		Queues:         map[string]int{e.queue: 1},
+		RetryDelayFunc: e.retryDelay,
+		IsFailure:      func(err error) bool { _, wait := errors.AsType[*WaitError](err); return !wait },
+		Logger:         asynqLogger{e.log},
+		LogLevel:       asynq.WarnLevel,
+	}
+	if cfg.Concurrency == 0 {
+		cfg.Concurrency = DefaultConcurrency
+	}
+	if o.PollInterval > 0 {
+		cfg.TaskCheckInterval, cfg.DelayedTaskCheckInterval = o.PollInterval, o.PollInterval
+	}
+	e.server = asynq.NewServerFromRedisClient(o.Client, cfg)
+	return e, nil
+}
+
+// Start runs this replica's workers until Shutdown.
+func (e *Engine) Start() error {
+	mux := asynq.NewServeMux()
+	mux.HandleFunc(TaskType, e.handle)
+	if err := e.server.Start(mux); err != nil {
+		return fmt.Errorf("jobs: start workers: %w", err)
+	}
+	return nil
+}
+
+// Shutdown stops the workers; jobs they were running go back to the queue for another replica.
+func (e *Engine) Shutdown() { e.server.Shutdown() }
+
+// Stop stops taking new jobs (the first step of a graceful shutdown).
+func (e *Engine) Stop() { e.server.Stop() }
+
+func (e *Engine) jobKey(id string) string    { return e.prefix + "{job:" + id + "}" }
+func (e *Engine) ownerKey(id string) string  { return e.jobKey(id) + ":owner" }
+func (e *Engine) cancelKey(id string) string { return e.jobKey(id) + ":cancel" }
+func (e *Engine) indexKey(tenant string) string {
+	return e.prefix + "jobs:" + tenant
+}
+
+// Submit stores j as a new queued job and enqueues it. It sets ID, Status, the timestamps and
+// every item's status.
+func (e *Engine) Submit(ctx context.Context, j *Job) error {
+	if _, ok := e.executors[j.Type]; !ok {
+		return fmt.Errorf("jobs: no executor for job type %q", j.Type)
+	}
+	now := e.now().UTC()
+	j.ID, j.Status, j.CreatedAt, j.UpdatedAt = NewID(), Queued, now, now
+	for i := range j.Items {
+		j.Items[i].Status = ItemPending
+	}
+	b, err := json.Marshal(j)
+	if err != nil {
+		return fmt.Errorf("jobs: encode: %w", err)
+	}
+	if err := e.rdb.Set(ctx, e.jobKey(j.ID), b, 0).Err(); err != nil {
+		return fmt.Errorf("jobs: save %s: %w", j.ID, err)
+	}
+	if err := e.rdb.ZAdd(ctx, e.indexKey(j.Tenant), redis.Z{Score: float64(now.UnixMilli()), Member: j.ID}).Err(); err != nil {
+		e.rdb.Del(context.WithoutCancel(ctx), e.jobKey(j.ID))
+		return fmt.Errorf("jobs: index %s: %w", j.ID, err)
+	}
+	if err := e.enqueue(ctx, j.ID, 0); err != nil {
+		e.rdb.Del(context.WithoutCancel(ctx), e.jobKey(j.ID))
+		e.rdb.ZRem(context.WithoutCancel(ctx), e.indexKey(j.Tenant), j.ID)
+		return err
+	}
+	return nil
+}
+
+func (e *Engine) enqueue(ctx context.Context, id string, in time.Duration) error {
+	opts := []asynq.Option{asynq.Queue(e.queue), asynq.TaskID(id), asynq.MaxRetry(e.maxRetry), asynq.Timeout(time.Hour)}
+	if in > 0 {
+		opts = append(opts, asynq.ProcessIn(in))
+	}
+	if _, err := e.client.EnqueueContext(ctx, asynq.NewTask(TaskType, []byte(id)), opts...); err != nil {
+		return fmt.Errorf("jobs: enqueue %s: %w", id, err)
+	}
+	return nil
+}
+
+// Get returns the tenant's job id.
+func (e *Engine) Get(ctx context.Context, tenant, id string) (*Job, error) {
+	if !validID(id) {
+		return nil, ErrNotFound
+	}
+	j, err := e.load(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if j.Tenant != tenant {
+		return nil, ErrNotFound
+	}
+	return j, nil
+}
+
+func (e *Engine) load(ctx context.Context, id string) (*Job, error) {
+	var data *redis.StringCmd
+	var cancel *redis.IntCmd
+	if _, err := e.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		data = p.Get(ctx, e.jobKey(id))
+		cancel = p.Exists(ctx, e.cancelKey(id))
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("jobs: read %s: %w", id, err)
+	}
+	b, err := data.Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("jobs: read %s: %w", id, err)
+	}
+	var j Job
+	if err := json.Unmarshal(b, &j); err != nil {
+		return nil, fmt.Errorf("jobs: decode %s: %w", id, err)
+	}
+	j.CancelRequested = cancel.Val() == 1
+	return &j, nil
+}
+
+// List returns the tenant's most recent jobs, newest first; account filters by integrated
+// account when not empty.
+func (e *Engine) List(ctx context.Context, tenant, account string) ([]*Job, error) {
+	ids, err := e.rdb.ZRevRange(ctx, e.indexKey(tenant), 0, maxListed-1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("jobs: list: %w", err)
+	}
+	out := []*Job{}
+	var gone []any
+	for _, id := range ids {
+		j, err := e.load(ctx, id)
+		if errors.Is(err, ErrNotFound) {
+			gone = append(gone, id) // expired after its retention
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if j.Tenant == tenant && (account == "" || j.Account == account) {
+			out = append(out, j)
+		}
+	}
+	if len(gone) > 0 {
+		e.rdb.ZRem(ctx, e.indexKey(tenant), gone...)
+	}
+	return out, nil
+}
+
+// Cancel asks the tenant's job id to stop before its next item; a job waiting for quota or for a
+// retry is woken so that it stops now. It returns the job as it stands.
+func (e *Engine) Cancel(ctx context.Context, tenant, id string) (*Job, error) {
+	j, err := e.Get(ctx, tenant, id)
+	if err != nil {
+		return nil, err
+	}
+	if j.Status.Final() {
+		return j, nil
+	}
+	if err := e.rdb.Set(ctx, e.cancelKey(id), "1", e.retention).Err(); err != nil {
+		return nil, fmt.Errorf("jobs: cancel %s: %w", id, err)
+	}
+	j.CancelRequested = true
+	// A task waiting for its retry time runs at once; one that is pending or active needs nothing.
+	_ = e.inspector.RunTask(e.queue, id)
+	return j, nil
+}
+
+// Wake makes waiting jobs of the queue run now instead of at their planned time (tests, and an
+// operator who knows the budget is back).
+func (e *Engine) Wake(ctx context.Context) {
+	_, _ = e.inspector.RunAllRetryTasks(e.queue)
+	_, _ = e.inspector.RunAllScheduledTasks(e.queue)
+}
+
+// retryDelay is asynq's RetryDelayFunc: a wait for quota sleeps until its time (at most
+// MaxWait); other failures back off exponentially with jitter, up to a minute.
+func (e *Engine) retryDelay(n int, err error, _ *asynq.Task) time.Duration {
+	if we, ok := errors.AsType[*WaitError](err); ok {
+		return min(max(we.Until.Sub(e.now()), 10*time.Millisecond), e.maxWait)
+	}
+	d := min(time.Second<<min(n, 6), time.Minute)
+	return d/2 + rand.N(d/2+1)
+}
+
+// asynqLogger sends asynq's logs to slog.
+type asynqLogger struct{ l *slog.Logger }
+
+func (a asynqLogger) Debug(args ...any) { a.l.Debug("jobs: asynq", "msg", fmt.Sprint(args...)) }
+func (a asynqLogger) Info(args ...any)  { a.l.Info("jobs: asynq", "msg", fmt.Sprint(args...)) }
+func (a asynqLogger) Warn(args ...any)  { a.l.Warn("jobs: asynq", "msg", fmt.Sprint(args...)) }
+func (a asynqLogger) Error(args ...any) { a.l.Error("jobs: asynq", "msg", fmt.Sprint(args...)) }
+func (a asynqLogger) Fatal(args ...any) { a.l.Error("jobs: asynq fatal", "msg", fmt.Sprint(args...)) }
