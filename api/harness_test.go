@@ -32,6 +32,8 @@ import (
 	"github.com/dirgate/dirgate/internal/cache"
 	"github.com/dirgate/dirgate/internal/creds"
 	"github.com/dirgate/dirgate/internal/crypt"
+	"github.com/dirgate/dirgate/internal/jobs"
+	"github.com/dirgate/dirgate/internal/membership"
 	"github.com/dirgate/dirgate/internal/quota"
 	"github.com/dirgate/dirgate/internal/redistest"
 	"github.com/dirgate/dirgate/internal/store"
@@ -85,6 +87,8 @@ type harnessOptions struct {
 	// redisURL points every replica at a Redis of the test's own (one it kills and restarts);
 	// empty means the shared test Redis.
 	redisURL string
+	// jobs gives every replica a job engine (workers included) on one queue of the test's own.
+	jobs bool
 }
 
 // replica is one gateway instance: its own Redis client, store, credential manager and server.
@@ -94,6 +98,7 @@ type replica struct {
 	store       *store.Store
 	cacheClient redis.UniversalClient
 	proxyTS     *httptest.Server // the root proxy listener
+	jobs        *jobs.Engine     // nil unless harnessOptions.jobs
 }
 
 type harness struct {
@@ -202,6 +207,32 @@ func (h *harness) newReplica(o harnessOptions, ver *tenantauth.Verifier) *replic
 	}
 
 	r := &replica{store: st, cacheClient: cacheClient}
+	var eng *jobs.Engine
+	if o.jobs {
+		exec := &membership.Executor{DefaultCooldown: time.Minute, Now: h.clock.Now,
+			Client: func(ctx context.Context, tenant, account string) (context.Context, *podio.Client, error) {
+				return r.srv.JobClient(ctx, tenant, account)
+			}}
+		queue := strings.ReplaceAll(h.rdb.Prefix, ":", "-") + "jobs"
+		if eng, err = jobs.New(jobs.Options{
+			Client: rc, Prefix: h.rdb.Prefix, Queue: queue, Logger: log, Now: h.clock.Now,
+			PollInterval: 50 * time.Millisecond, MaxWait: 200 * time.Millisecond, OwnerTTL: 3 * time.Second,
+			Executors: map[string]jobs.Executor{
+				membership.JobWorkspaceSync: exec, membership.JobOffboard: exec, membership.JobUndoOffboard: exec,
+			},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		r.jobs = eng
+		t.Cleanup(func() {
+			ctx := context.Background()
+			iter := h.rdb.Scan(ctx, 0, "asynq:{"+queue+"}*", 1000).Iterator()
+			for iter.Next(ctx) {
+				h.rdb.Del(ctx, iter.Val())
+			}
+			h.rdb.SRem(ctx, "asynq:queues", queue)
+		})
+	}
 	r.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { r.srv.ServeHTTP(w, req) }))
 	t.Cleanup(r.ts.Close)
 	pub, _ := url.Parse(r.ts.URL)
@@ -210,9 +241,16 @@ func (h *harness) newReplica(o harnessOptions, ver *tenantauth.Verifier) *replic
 		AllowPasswordGrant: o.allowPassword, Logger: log, Now: h.clock.Now,
 		Cache: ch, Ring: h.ring, CacheTTL: o.ttl, RequestTimeout: o.requestTimeout, PodioPageSize: o.podioPageSize,
 		Minter: h.minter, ProxyMaxBody: o.proxyMaxBody, Budget: budget, ProxyClient: &http.Client{Transport: rt},
+		Jobs: eng,
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if eng != nil {
+		if err := eng.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(eng.Shutdown)
 	}
 	r.proxyTS = httptest.NewServer(r.srv.ProxyRoot())
 	t.Cleanup(r.proxyTS.Close)

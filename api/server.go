@@ -20,6 +20,7 @@ import (
 	"github.com/dirgate/dirgate/internal/cache"
 	"github.com/dirgate/dirgate/internal/creds"
 	"github.com/dirgate/dirgate/internal/crypt"
+	"github.com/dirgate/dirgate/internal/jobs"
 	"github.com/dirgate/dirgate/internal/proxy"
 	"github.com/dirgate/dirgate/internal/quota"
 	"github.com/dirgate/dirgate/internal/store"
@@ -69,6 +70,8 @@ type Options struct {
 	// Budget is the shared Podio quota (the budget endpoint and RateLimit headers read it; the
 	// Podio transport spends it). nil: no budget.
 	Budget *quota.Budget
+	// Jobs runs membership jobs (sync, offboarding, undo). nil: those routes answer 501.
+	Jobs *jobs.Engine
 }
 
 // Server is the dirgate HTTP API.
@@ -93,6 +96,7 @@ type Server struct {
 	requestTimeout     time.Duration
 	// known holds the last account records read, for reads while Redis is down (accountForRead).
 	known *store.Memo[store.Account]
+	jobs  *jobs.Engine
 
 	draining atomic.Bool
 	// redisSeen is set once Redis has answered a readiness probe: a replica that lost Redis later
@@ -136,6 +140,7 @@ func New(o Options) (*Server, error) {
 		cache: o.Cache, ring: o.Ring, ttl: o.CacheTTL.withDefaults(), podioPageSize: o.PodioPageSize, cursorTTL: o.CursorTTL,
 		minter: o.Minter, requestTimeout: o.RequestTimeout, budget: o.Budget,
 		known: store.NewMemo[store.Account](maxKnownAccounts, "account records", o.Logger),
+		jobs:  o.Jobs,
 	}
 	fw, err := proxy.New(proxy.Options{Base: o.Podio.BaseURL, Client: o.ProxyClient, MaxBody: o.ProxyMaxBody})
 	if err != nil {
@@ -170,6 +175,7 @@ func New(o Options) (*Server, error) {
 	e.DELETE("/integrated-accounts/:id", s.deleteAccount, auth)
 	e.POST("/integrated-accounts/:id/check", s.checkAccount, auth)
 	s.registerDirectory(e, auth)
+	s.registerMembership(e, auth)
 	e.GET("/integrated-accounts/:id/budget", s.getBudget, auth)
 	e.POST("/integrated-accounts/:id/proxy-tokens", s.createProxyToken, auth)
 	e.DELETE("/integrated-accounts/:id/proxy-tokens", s.revokeProxyTokens, auth)

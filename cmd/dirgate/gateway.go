@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto"
 	"fmt"
 	"io"
@@ -8,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 
 	"github.com/redis/go-redis/v9"
 
@@ -17,6 +19,8 @@ import (
 	"github.com/dirgate/dirgate/internal/config"
 	"github.com/dirgate/dirgate/internal/creds"
 	"github.com/dirgate/dirgate/internal/crypt"
+	"github.com/dirgate/dirgate/internal/jobs"
+	"github.com/dirgate/dirgate/internal/membership"
 	"github.com/dirgate/dirgate/internal/quota"
 	"github.com/dirgate/dirgate/internal/store"
 	"github.com/dirgate/dirgate/internal/tenantauth"
@@ -30,6 +34,8 @@ type gateway struct {
 	redis redis.UniversalClient
 	// cacheRedis is set when DIRGATE_CACHE_REDIS_URL names a Redis of its own.
 	cacheRedis redis.UniversalClient
+	// jobs runs membership jobs; serveAll starts and stops its workers.
+	jobs *jobs.Engine
 }
 
 func (g *gateway) Close() error {
@@ -182,12 +188,27 @@ func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
-	srv, err := api.New(api.Options{
+	// The executor reaches Podio through the API server's accounts and budget; it is bound once
+	// the server exists.
+	var srv *api.Server
+	exec := &membership.Executor{DefaultCooldown: cfg.QuotaCooldown, Client: func(ctx context.Context, tenant, account string) (context.Context, *podio.Client, error) {
+		return srv.JobClient(ctx, tenant, account)
+	}}
+	eng, err := jobs.New(jobs.Options{
+		Client: rc, Prefix: cfg.RedisPrefix, Queue: strings.TrimSuffix(cfg.RedisPrefix, ":") + ":jobs", Logger: log,
+		Concurrency: cfg.JobConcurrency, Executors: map[string]jobs.Executor{
+			membership.JobWorkspaceSync: exec, membership.JobOffboard: exec, membership.JobUndoOffboard: exec,
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	srv, err = api.New(api.Options{
 		Store: st, Creds: mgr, Verifier: ver, Podio: pc, PublicURL: pub,
 		AllowPasswordGrant: cfg.AllowPasswordGrant, LinkTokenTTL: cfg.LinkTokenTTL,
 		RequestTimeout: cfg.RequestTimeout, Logger: log,
 		Cache: ch, Ring: ring, PodioPageSize: cfg.PodioPageSize, CursorTTL: cfg.CursorTTL,
-		Minter: minter, ProxyMaxBody: cfg.ProxyMaxBody, Budget: budget,
+		Minter: minter, ProxyMaxBody: cfg.ProxyMaxBody, Budget: budget, Jobs: eng,
 		ProxyClient: &http.Client{Transport: rt},
 		CacheTTL: api.CacheTTLs{
 			Me: cfg.CacheTTLMe, Organizations: cfg.CacheTTLOrgs, Workspaces: cfg.CacheTTLWorkspaces,
@@ -200,7 +221,7 @@ func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger)
 		}
 		return nil, err
 	}
-	return &gateway{api: srv, store: st, redis: rc, cacheRedis: cacheRedis}, nil
+	return &gateway{api: srv, store: st, redis: rc, cacheRedis: cacheRedis, jobs: eng}, nil
 }
 
 // newLogger returns a JSON logger at the configured level.

@@ -43,6 +43,13 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, drain func(
 func serveAll(ctx context.Context, gw *gateway, ln, proxyLn net.Listener, grace time.Duration) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	if gw.jobs != nil {
+		if err := gw.jobs.Start(); err != nil {
+			return err
+		}
+		// Jobs this replica was running go back to the queue for another replica.
+		defer gw.jobs.Shutdown()
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, 2)
 	wg.Go(func() {

@@ -150,8 +150,9 @@ type Cache struct {
 	downUntil atomic.Int64
 	// down remembers that the last Redis outcome was a failure, so each outage logs once.
 	down atomic.Bool
-	// downSince is the wall time (UnixNano) the last outage began; 0 before any.
+	// downSince and upSince are the wall times (UnixNano) the last outage began and ended.
 	downSince atomic.Int64
+	upSince   atomic.Int64
 
 	// orphans are fill locks (key: token) this replica took but could not release, because Redis
 	// failed while it fetched. A Redis that comes back with its data (persistence, failover) still
@@ -759,14 +760,21 @@ func (c *Cache) markDown(err error) {
 // not waited for. Locks live at most FillLockTTL, so this only concerns the first moments after
 // an outage. Both durations are wall time (the lock's in Redis, the outage's here): no clock skew.
 func (c *Cache) orphanedByOutage(lockAge time.Duration) bool {
-	since := c.downSince.Load()
-	return lockAge > 0 && since != 0 && lockAge > time.Since(time.Unix(0, since))
+	since, until := c.downSince.Load(), c.upSince.Load()
+	if lockAge <= 0 || since == 0 || until < since || time.Duration(until-since) < c.downBackoff {
+		// No outage yet, still in one, or a blip shorter than DownBackoff (a slow reply) that
+		// only this replica saw: the holder is most likely fine.
+		return false
+	}
+	return lockAge > time.Since(time.Unix(0, since))
 }
+
 
 // markUp records a Redis success, logging the end of an outage and releasing the fill locks the
 // outage orphaned.
 func (c *Cache) markUp() {
 	if c.down.Load() && c.down.CompareAndSwap(true, false) {
+		c.upSince.Store(time.Now().UnixNano())
 		c.log.Info("cache: redis reachable again")
 	}
 	if c.hasOrphans.Load() && c.releasing.CompareAndSwap(false, true) {

@@ -964,7 +964,9 @@ func TestOrphanedLockReleasedWhenRedisReturns(t *testing.T) {
 	c, _ := e.cache(t, func(o *cache.Options) { o.FillLockTTL = time.Minute })
 	// Replica b keeps its own time: its down backoff ends while c's has not.
 	bClock := newClock()
-	b, _ := e.cache(t, func(o *cache.Options) { o.FillLockTTL = time.Minute; o.Now = bClock.Now })
+	b, _ := e.cache(t, func(o *cache.Options) {
+		o.FillLockTTL, o.Now, o.DownBackoff = time.Minute, bClock.Now, 10*time.Millisecond
+	})
 	lock := e.rdb.Prefix + "{acct:" + scope.Account + "}:cache:" + scope.Tenant + ":l:org:1"
 	started, release := make(chan struct{}), make(chan struct{})
 	done := make(chan error, 1)

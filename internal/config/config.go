@@ -60,6 +60,7 @@ type Config struct {
 	QuotaRLRoutes      []string      `env:"DIRGATE_QUOTA_RATE_LIMITED_ROUTES" doc:"comma-separated operations in Podio's rate-limited class, as \"METHOD /path\" with {id} for ids, e.g. \"GET /org/{id}/member/\" (Podio does not say which; none by default)"`
 	QuotaReserve       float64       `env:"DIRGATE_QUOTA_RESERVE" envDefault:"0.2" doc:"share of each hourly limit that background work (jobs, pollers) leaves to interactive calls"`
 	QuotaCooldown      time.Duration `env:"DIRGATE_QUOTA_DEFAULT_COOLDOWN" envDefault:"60s" doc:"how long to stop calling Podio after a 420 that names no wait"`
+	JobConcurrency     int           `env:"DIRGATE_JOB_CONCURRENCY" envDefault:"4" doc:"membership jobs one replica runs at once (each is one Podio write at a time)"`
 	Replicas           int           `env:"DIRGATE_REPLICAS" envDefault:"1" doc:"number of gateway replicas; while Redis is down each one spends at most 1/DIRGATE_REPLICAS of the quota on its own"`
 	PodioRetries       int           `env:"DIRGATE_PODIO_RETRIES" envDefault:"2" doc:"retries of idempotent Podio calls on network errors, 502, 503 and 504 (full-jitter backoff, 100 ms base, 2 s cap, within the request deadline)"`
 	BreakerFailures    int           `env:"DIRGATE_BREAKER_FAILURES" envDefault:"5" doc:"consecutive Podio failures (network errors, 5xx) that open the circuit breaker"`

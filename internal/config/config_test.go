@@ -75,6 +75,7 @@ func TestLoadDefaults(t *testing.T) {
 		QuotaRateLimited:   250,
 		QuotaReserve:       0.2,
 		QuotaCooldown:      time.Minute,
+		JobConcurrency:     4,
 		Replicas:           1,
 		PodioRetries:       2,
 		BreakerFailures:    5,

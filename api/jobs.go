@@ -1,0 +1,368 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/dirgate/dirgate/internal/jobs"
+	"github.com/dirgate/dirgate/internal/membership"
+)
+
+// maxSyncMembers bounds one sync request.
+const maxSyncMembers = 5000
+
+// jobJSON is a job as the API shows it.
+type jobJSON struct {
+	ID              string        `json:"id"`
+	Type            string        `json:"type"`
+	Status          jobs.Status   `json:"status"`
+	Account         string        `json:"integrated_account_id"`
+	CreatedAt       time.Time     `json:"created_at"`
+	UpdatedAt       time.Time     `json:"updated_at"`
+	StartedAt       *time.Time    `json:"started_at"`
+	FinishedAt      *time.Time    `json:"finished_at"`
+	WaitUntil       *time.Time    `json:"wait_until"`
+	CancelRequested bool          `json:"cancel_requested"`
+	Progress        jobs.Progress `json:"progress"`
+	Items           []jobs.Item   `json:"items"`
+	Error           *jobs.Error   `json:"error"`
+}
+
+func toJobJSON(j *jobs.Job) jobJSON {
+	return jobJSON{
+		ID: j.ID, Type: j.Type, Status: j.Status, Account: j.Account, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt,
+		StartedAt: j.StartedAt, FinishedAt: j.FinishedAt, WaitUntil: j.WaitUntil, CancelRequested: j.CancelRequested && !j.Status.Final(),
+		Progress: j.Progress(), Items: j.Items, Error: j.Error,
+	}
+}
+
+func (s *Server) jobsEngine() (*jobs.Engine, error) {
+	if s.jobs == nil {
+		return nil, newError(http.StatusNotImplemented, "not_configured", "no job engine is configured")
+	}
+	return s.jobs, nil
+}
+
+func jobError(err error) error {
+	if errors.Is(err, jobs.ErrNotFound) {
+		return notFound("job")
+	}
+	return err
+}
+
+func (s *Server) submit(c echo.Context, j *jobs.Job) error {
+	en, err := s.jobsEngine()
+	if err != nil {
+		return err
+	}
+	if err := en.Submit(c.Request().Context(), j); err != nil {
+		return err
+	}
+	c.Response().Header().Set("Location", "/jobs/"+j.ID)
+	return c.JSON(http.StatusAccepted, toJobJSON(j))
+}
+
+func (s *Server) getJob(c echo.Context) error {
+	en, err := s.jobsEngine()
+	if err != nil {
+		return err
+	}
+	j, err := en.Get(c.Request().Context(), tenantOf(c), c.Param("id"))
+	if err != nil {
+		return jobError(err)
+	}
+	return c.JSON(http.StatusOK, toJobJSON(j))
+}
+
+func (s *Server) listJobs(c echo.Context) error {
+	for k := range c.QueryParams() {
+		if k != "integrated_account_id" {
+			return badRequest(fmt.Sprintf("unknown query parameter %q; this route takes: integrated_account_id", k))
+		}
+	}
+	en, err := s.jobsEngine()
+	if err != nil {
+		return err
+	}
+	list, err := en.List(c.Request().Context(), tenantOf(c), c.QueryParam("integrated_account_id"))
+	if err != nil {
+		return err
+	}
+	out := make([]jobJSON, 0, len(list))
+	for _, j := range list {
+		out = append(out, toJobJSON(j))
+	}
+	return c.JSON(http.StatusOK, map[string]any{"results": out})
+}
+
+func (s *Server) cancelJob(c echo.Context) error {
+	en, err := s.jobsEngine()
+	if err != nil {
+		return err
+	}
+	j, err := en.Cancel(c.Request().Context(), tenantOf(c), c.Param("id"))
+	if err != nil {
+		return jobError(err)
+	}
+	if j.Status.Final() {
+		return newError(http.StatusConflict, "job_finished", "the job has already finished ("+string(j.Status)+")")
+	}
+	return c.JSON(http.StatusAccepted, toJobJSON(j))
+}
+
+type syncBody struct {
+	Members           []membership.Desired `json:"members"`
+	SourceWorkspaceID string               `json:"source_workspace_id"`
+	DefaultRole       string               `json:"default_role"`
+	Mode              string               `json:"mode"`
+	Message           string               `json:"message"`
+	DryRun            bool                 `json:"dry_run"`
+}
+
+// syncMembers plans (dry_run) or starts (202, a job) a declarative membership sync.
+func (s *Server) syncMembers(c echo.Context) error {
+	var in syncBody
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	if in.DefaultRole == "" {
+		in.DefaultRole = "regular"
+	}
+	if len(in.Members) > maxSyncMembers {
+		return badRequest(fmt.Sprintf("at most %d members per sync", maxSyncMembers))
+	}
+	if (len(in.Members) == 0) == (in.SourceWorkspaceID == "") {
+		return badRequest("give either members or source_workspace_id")
+	}
+	w, err := s.newWriteCall(c)
+	if err != nil {
+		return err
+	}
+	space, err := pathID(c, "id", "workspace")
+	if err != nil {
+		return err
+	}
+	if _, err := w.workspace(space); err != nil {
+		return err
+	}
+	desired := in.Members
+	if in.SourceWorkspaceID != "" {
+		src, err := strconv.ParseInt(in.SourceWorkspaceID, 10, 64)
+		if err != nil || src <= 0 || src == space {
+			return badRequest("source_workspace_id must be another workspace's id")
+		}
+		members, err := membership.Members(w.ctx(), w.pc, src)
+		if err != nil {
+			return podioFailure(err)
+		}
+		for _, m := range members {
+			desired = append(desired, membership.Desired{UserID: strconv.FormatInt(m.UserID, 10), Role: m.Role})
+		}
+	}
+	current, err := membership.Members(w.ctx(), w.pc, space)
+	if err != nil {
+		return podioFailure(err)
+	}
+	plan, err := membership.PlanSync(strconv.FormatInt(space, 10), current, membership.SyncSpec{
+		Members: desired, DefaultRole: in.DefaultRole, Mode: in.Mode, Linked: w.account.PodioUserID,
+	})
+	if err != nil {
+		return badRequest(err.Error())
+	}
+	if in.DryRun {
+		return c.JSON(http.StatusOK, plan)
+	}
+	params, _ := json.Marshal(membership.Params{Message: in.Message})
+	j := &jobs.Job{Tenant: w.tenant, Account: w.account.ID, Type: membership.JobWorkspaceSync, Params: params, Items: []jobs.Item{}}
+	for _, a := range plan.Add {
+		it := jobs.Item{Action: membership.ActionAdd, WorkspaceID: plan.WorkspaceID, Email: a.Email, Role: a.Role}
+		if a.UserID != nil {
+			it.UserID = *a.UserID
+		}
+		j.Items = append(j.Items, it)
+	}
+	for _, ch := range plan.ChangeRole {
+		j.Items = append(j.Items, jobs.Item{Action: membership.ActionChangeRole, WorkspaceID: plan.WorkspaceID, UserID: ch.UserID,
+			Email: ch.Email, Role: ch.To, PriorRole: ch.From})
+	}
+	for _, r := range plan.Remove {
+		j.Items = append(j.Items, jobs.Item{Action: membership.ActionRemove, WorkspaceID: plan.WorkspaceID, UserID: *r.UserID,
+			Email: r.Email, PriorRole: r.Role})
+	}
+	return s.submit(c, j)
+}
+
+type offboardBody struct {
+	OrganizationID         string `json:"organization_id"`
+	RemoveFromOrganization bool   `json:"remove_from_organization"`
+	DryRun                 bool   `json:"dry_run"`
+}
+
+// offboardMembership is one workspace membership in an offboarding plan.
+type offboardMembership struct {
+	WorkspaceID string `json:"workspace_id"`
+	Role        string `json:"role"`
+	Reason      string `json:"reason,omitempty"`
+}
+
+// offboardPlan is what offboarding a person does.
+type offboardPlan struct {
+	UserID                 string               `json:"user_id"`
+	Email                  string               `json:"email,omitempty"`
+	OrganizationID         string               `json:"organization_id"`
+	RemoveFromOrganization bool                 `json:"remove_from_organization"`
+	Remove                 []offboardMembership `json:"remove"`
+	// Conflicts are memberships not ended one by one: last_admin (Podio would have to promote
+	// someone) and only_member (the workspace would be deleted). Ending the organization
+	// membership ends them the way Podio's preview says.
+	Conflicts []offboardMembership `json:"conflicts"`
+}
+
+func (s *Server) offboard(c echo.Context) error {
+	var in offboardBody
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	org, err := strconv.ParseInt(in.OrganizationID, 10, 64)
+	if err != nil || org <= 0 {
+		return badRequest("organization_id is required")
+	}
+	w, err := s.newWriteCall(c)
+	if err != nil {
+		return err
+	}
+	user, err := pathID(c, "id", "user")
+	if err != nil {
+		return err
+	}
+	if user == w.account.PodioUserID {
+		return newError(http.StatusConflict, "linked_person", "the linked person cannot offboard themself")
+	}
+	member, _, err := w.pc.Orgs.GetMember(w.ctx(), org, user)
+	if err != nil {
+		return podioFailure(err)
+	}
+	info, _, err := w.pc.Orgs.EndMemberInfo(w.ctx(), org, user)
+	if err != nil {
+		return podioFailure(err)
+	}
+	plan := offboardPlan{UserID: strconv.FormatInt(user, 10), OrganizationID: in.OrganizationID,
+		RemoveFromOrganization: in.RemoveFromOrganization, Remove: []offboardMembership{}, Conflicts: []offboardMembership{}}
+	if member.Profile != nil && len(member.Profile.Mail) > 0 {
+		plan.Email = strings.ToLower(member.Profile.Mail[0])
+	}
+	lastAdmin := map[string]bool{}
+	for _, id := range spaceIDs(info.ToPromote) {
+		lastAdmin[id] = true
+	}
+	for _, m := range info.ToRemove {
+		if m == nil || m.Space == nil {
+			continue
+		}
+		om := offboardMembership{WorkspaceID: strconv.FormatInt(m.Space.SpaceID, 10), Role: m.Role}
+		if lastAdmin[om.WorkspaceID] {
+			om.Reason = "last_admin"
+			plan.Conflicts = append(plan.Conflicts, om)
+		} else {
+			plan.Remove = append(plan.Remove, om)
+		}
+	}
+	for _, m := range info.ToDelete {
+		if m != nil && m.Space != nil {
+			plan.Conflicts = append(plan.Conflicts, offboardMembership{WorkspaceID: strconv.FormatInt(m.Space.SpaceID, 10), Role: m.Role, Reason: "only_member"})
+		}
+	}
+	if in.DryRun {
+		return c.JSON(http.StatusOK, plan)
+	}
+	params, _ := json.Marshal(plan)
+	j := &jobs.Job{Tenant: w.tenant, Account: w.account.ID, Type: membership.JobOffboard, Params: params, Items: []jobs.Item{}}
+	for _, m := range plan.Remove {
+		j.Items = append(j.Items, jobs.Item{Action: membership.ActionRemove, WorkspaceID: m.WorkspaceID, OrganizationID: in.OrganizationID,
+			UserID: plan.UserID, Email: plan.Email, PriorRole: m.Role})
+	}
+	if in.RemoveFromOrganization {
+		j.Items = append(j.Items,
+			jobs.Item{Action: membership.ActionEndOrg, OrganizationID: in.OrganizationID, UserID: plan.UserID, Email: plan.Email},
+			jobs.Item{Action: membership.ActionVerify, OrganizationID: in.OrganizationID, UserID: plan.UserID, Email: plan.Email})
+	}
+	return s.submit(c, j)
+}
+
+// undoJob re-adds the person an offboarding job removed, with their prior roles: by user id
+// while they are still in the organization, else invited again by e-mail.
+func (s *Server) undoJob(c echo.Context) error {
+	en, err := s.jobsEngine()
+	if err != nil {
+		return err
+	}
+	j, err := en.Get(c.Request().Context(), tenantOf(c), c.Param("id"))
+	if err != nil {
+		return jobError(err)
+	}
+	if j.Type != membership.JobOffboard {
+		return newError(http.StatusConflict, "not_undoable", "only offboarding jobs can be undone")
+	}
+	if !j.Status.Final() {
+		return newError(http.StatusConflict, "job_running", "the job has not finished; cancel it or wait")
+	}
+	var plan offboardPlan
+	if err := json.Unmarshal(j.Params, &plan); err != nil {
+		return fmt.Errorf("undo: job parameters: %w", err)
+	}
+	orgEnded := false
+	for _, it := range j.Items {
+		if it.Action == membership.ActionEndOrg && it.Status == jobs.ItemDone {
+			orgEnded = true
+		}
+	}
+	u := &jobs.Job{Tenant: j.Tenant, Account: j.Account, Type: membership.JobUndoOffboard, Items: []jobs.Item{}}
+	readd := func(ws, role string) {
+		it := jobs.Item{Action: membership.ActionAdd, WorkspaceID: ws, Role: role, Email: plan.Email, PriorRole: role}
+		if !orgEnded || plan.Email == "" {
+			it.UserID = plan.UserID
+		}
+		u.Items = append(u.Items, it)
+	}
+	if orgEnded {
+		// Ending the organization membership ended every workspace membership, whatever the
+		// single removals did; only_member workspaces were deleted with it.
+		for _, m := range plan.Remove {
+			readd(m.WorkspaceID, m.Role)
+		}
+		for _, m := range plan.Conflicts {
+			if m.Reason == "last_admin" {
+				readd(m.WorkspaceID, m.Role)
+			}
+		}
+	} else {
+		for _, it := range j.Items {
+			if it.Action == membership.ActionRemove && it.Status == jobs.ItemDone {
+				readd(it.WorkspaceID, it.PriorRole)
+			}
+		}
+	}
+	if len(u.Items) == 0 {
+		return newError(http.StatusConflict, "nothing_to_undo", "the job removed no membership")
+	}
+	if _, err := s.newWriteCall(withAccountQuery(c, j.Account)); err != nil {
+		return err
+	}
+	return s.submit(c, u)
+}
+
+// withAccountQuery sets integrated_account_id on the request's query, for routes that find the
+// account elsewhere (a job).
+func withAccountQuery(c echo.Context, account string) echo.Context {
+	q := c.Request().URL.Query()
+	q.Set("integrated_account_id", account)
+	c.Request().URL.RawQuery = q.Encode()
+	return c
+}

@@ -1,0 +1,362 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/dirgate/dirgate/adapters/podio"
+	"github.com/dirgate/dirgate/internal/cache"
+	"github.com/dirgate/dirgate/internal/membership"
+	"github.com/dirgate/dirgate/internal/quota"
+	"github.com/dirgate/dirgate/internal/store"
+	"github.com/dirgate/dirgate/internal/upstream"
+	"github.com/dirgate/dirgate/unified"
+)
+
+// registerMembership adds the membership write routes, sync, offboarding and jobs.
+func (s *Server) registerMembership(e *echo.Echo, auth echo.MiddlewareFunc) {
+	e.POST(dirPrefix+"/workspaces/:id/members", s.addMember, auth)
+	e.PATCH(dirPrefix+"/workspaces/:id/members/:user_id", s.changeMemberRole, auth)
+	e.DELETE(dirPrefix+"/workspaces/:id/members/:user_id", s.removeMember, auth)
+	e.DELETE(dirPrefix+"/organizations/:id/members/:user_id", s.removeOrgMember, auth)
+	e.POST(dirPrefix+"/workspaces/:id/members/sync", s.syncMembers, auth)
+	e.POST(dirPrefix+"/users/:id/offboard", s.offboard, auth)
+	e.GET("/jobs", s.listJobs, auth)
+	e.GET("/jobs/:id", s.getJob, auth)
+	e.POST("/jobs/:id/cancel", s.cancelJob, auth)
+	e.POST("/jobs/:id/undo", s.undoJob, auth)
+}
+
+// writeCall is one membership write: the account (read from Redis: writes must not act on a
+// stale record), its Podio client spending its budget interactively, and the request context.
+type writeCall struct {
+	s       *Server
+	c       echo.Context
+	tenant  string
+	account store.Account
+	pc      *podio.Client
+}
+
+func (w *writeCall) ctx() context.Context { return w.c.Request().Context() }
+
+// newWriteCall checks the query (integrated_account_id and the allowed flags) and the account.
+func (s *Server) newWriteCall(c echo.Context, allowed ...string) (*writeCall, error) {
+	q := c.QueryParams()
+	allowed = append(allowed, "integrated_account_id")
+	for k, v := range q {
+		if !containsString(allowed, k) {
+			return nil, badRequest(fmt.Sprintf("unknown query parameter %q; this route takes: %s", k, strings.Join(allowed, ", ")))
+		}
+		if len(v) > 1 {
+			return nil, badRequest(fmt.Sprintf("query parameter %q is given more than once", k))
+		}
+	}
+	id := q.Get("integrated_account_id")
+	if id == "" {
+		return nil, badRequest("integrated_account_id is required")
+	}
+	a, err := s.store.GetAccount(c.Request().Context(), tenantOf(c), id)
+	if err != nil {
+		return nil, accountError(err)
+	}
+	if a.GrantType == grantApp {
+		return nil, newError(http.StatusForbidden, "forbidden_upstream", "an app-authorized account cannot manage members; link a person")
+	}
+	s.spendAs(c, a)
+	pc := s.podio.WithTokenSource(s.creds.TokenSource(a.Tenant, a.ID))
+	return &writeCall{s: s, c: c, tenant: tenantOf(c), account: a, pc: pc}, nil
+}
+
+func accountError(err error) error {
+	if errors.Is(err, unified.ErrNotFound) {
+		return notFound("integrated account")
+	}
+	return err
+}
+
+func containsString(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// flag reads a boolean query parameter ("true" or "false", default false).
+func flag(c echo.Context, name string) (bool, error) {
+	switch c.QueryParam(name) {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	}
+	return false, badRequest(name + ` must be "true" or "false"`)
+}
+
+// pathID reads a positive numeric path parameter.
+func pathID(c echo.Context, name, what string) (int64, error) {
+	n, err := strconv.ParseInt(c.Param(name), 10, 64)
+	if err != nil || n <= 0 {
+		return 0, notFound(what)
+	}
+	return n, nil
+}
+
+// workspace reads the space (its organization is needed to invalidate the right lists); an
+// unknown or invisible workspace answers 404.
+func (w *writeCall) workspace(id int64) (*podio.Space, error) {
+	sp, _, err := w.pc.Spaces.Get(w.ctx(), id)
+	if err != nil {
+		return nil, podioFailure(err)
+	}
+	return sp, nil
+}
+
+// invalidate drops the cached lists a membership change in the workspace and organization
+// touches: the member lists of both, all users, the person, and (when the linked person is
+// concerned) what they see.
+func (w *writeCall) invalidate(org, space, user int64) {
+	keys := []string{"users", "user:" + strconv.FormatInt(user, 10)}
+	if space != 0 {
+		keys = append(keys, "users:ws:"+strconv.FormatInt(space, 10), "ws:"+strconv.FormatInt(space, 10))
+	}
+	if org != 0 {
+		keys = append(keys, "users:org:"+strconv.FormatInt(org, 10), "org:"+strconv.FormatInt(org, 10))
+	}
+	if user == w.account.PodioUserID {
+		keys = append(keys, "me", "ws", "orgs")
+	}
+	if err := w.s.cache.Invalidate(context.WithoutCancel(w.ctx()), cache.Scope{Tenant: w.tenant, Account: w.account.ID}, keys...); err != nil {
+		w.s.log.WarnContext(w.ctx(), "membership write: cache invalidation failed; lists may be stale until their TTL", "err", err)
+	}
+}
+
+type addMemberBody struct {
+	Email   string `json:"email"`
+	UserID  string `json:"user_id"`
+	Role    string `json:"role"`
+	Message string `json:"message"`
+}
+
+// memberJSON answers the single membership writes.
+type memberJSON struct {
+	WorkspaceID string  `json:"workspace_id"`
+	UserID      *string `json:"user_id"`
+	Email       *string `json:"email"`
+	Role        string  `json:"role"`
+}
+
+func (s *Server) addMember(c echo.Context) error {
+	var in addMemberBody
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	if (in.Email == "") == (in.UserID == "") {
+		return badRequest("give exactly one of email and user_id")
+	}
+	if !membership.ValidRole(in.Role) {
+		return newError(http.StatusBadRequest, "invalid_role", "role must be light, regular or admin")
+	}
+	req := &podio.AddSpaceMembersRequest{Role: in.Role, Message: in.Message}
+	out := memberJSON{Role: in.Role}
+	var uid int64
+	if in.UserID != "" {
+		n, err := strconv.ParseInt(in.UserID, 10, 64)
+		if err != nil || n <= 0 {
+			return badRequest("user_id must be a Podio user id")
+		}
+		uid, req.Users, out.UserID = n, []int64{n}, &in.UserID
+	} else {
+		mail := strings.ToLower(strings.TrimSpace(in.Email))
+		if !membership.ValidEmail(mail) {
+			return newError(http.StatusBadRequest, "invalid_email", "email is not a well-formed e-mail address")
+		}
+		req.Mails, out.Email = []string{mail}, &mail
+	}
+	w, err := s.newWriteCall(c)
+	if err != nil {
+		return err
+	}
+	space, err := pathID(c, "id", "workspace")
+	if err != nil {
+		return err
+	}
+	sp, err := w.workspace(space)
+	if err != nil {
+		return err
+	}
+	if _, err := w.pc.SpaceMembers.Add(w.ctx(), space, req); err != nil {
+		return podioFailure(err)
+	}
+	w.invalidate(sp.OrgID, space, uid)
+	out.WorkspaceID = strconv.FormatInt(space, 10)
+	return c.JSON(http.StatusCreated, out)
+}
+
+type roleBody struct {
+	Role string `json:"role"`
+}
+
+// guardLastAdmin refuses (409 last_admin) a change that leaves the workspace without an
+// administrator, unless force=true.
+func (w *writeCall) guardLastAdmin(space, user int64, newRole string, force bool) error {
+	if force {
+		return nil
+	}
+	members, err := membership.Members(w.ctx(), w.pc, space)
+	if err != nil {
+		return podioFailure(err)
+	}
+	if membership.WouldOrphan(members, user, newRole) {
+		return newError(http.StatusConflict, "last_admin",
+			"this is the workspace's last administrator; make someone else admin first, or pass force=true")
+	}
+	return nil
+}
+
+func (s *Server) changeMemberRole(c echo.Context) error {
+	var in roleBody
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	if !membership.ValidRole(in.Role) {
+		return newError(http.StatusBadRequest, "invalid_role", "role must be light, regular or admin")
+	}
+	w, err := s.newWriteCall(c, "force")
+	if err != nil {
+		return err
+	}
+	force, err := flag(c, "force")
+	if err != nil {
+		return err
+	}
+	space, err := pathID(c, "id", "workspace")
+	if err != nil {
+		return err
+	}
+	user, err := pathID(c, "user_id", "workspace member")
+	if err != nil {
+		return err
+	}
+	sp, err := w.workspace(space)
+	if err != nil {
+		return err
+	}
+	if err := w.guardLastAdmin(space, user, in.Role, force); err != nil {
+		return err
+	}
+	if _, err := w.pc.SpaceMembers.UpdateRole(w.ctx(), space, []int64{user}, in.Role); err != nil {
+		return podioFailure(err)
+	}
+	w.invalidate(sp.OrgID, space, user)
+	uid := strconv.FormatInt(user, 10)
+	return c.JSON(http.StatusOK, memberJSON{WorkspaceID: strconv.FormatInt(space, 10), UserID: &uid, Role: in.Role})
+}
+
+func (s *Server) removeMember(c echo.Context) error {
+	w, err := s.newWriteCall(c, "force")
+	if err != nil {
+		return err
+	}
+	force, err := flag(c, "force")
+	if err != nil {
+		return err
+	}
+	space, err := pathID(c, "id", "workspace")
+	if err != nil {
+		return err
+	}
+	user, err := pathID(c, "user_id", "workspace member")
+	if err != nil {
+		return err
+	}
+	sp, err := w.workspace(space)
+	if err != nil {
+		return err
+	}
+	if err := w.guardLastAdmin(space, user, "", force); err != nil {
+		return err
+	}
+	if _, err := w.pc.SpaceMembers.End(w.ctx(), space, []int64{user}); err != nil {
+		return podioFailure(err)
+	}
+	w.invalidate(sp.OrgID, space, user)
+	return c.NoContent(http.StatusNoContent)
+}
+
+// endMemberPreview is Podio's end_member_info in unified terms.
+type endMemberPreview struct {
+	OrganizationID string   `json:"organization_id"`
+	UserID         string   `json:"user_id"`
+	Promoted       []string `json:"workspaces_where_someone_is_promoted"`
+	Removed        []string `json:"workspaces_left"`
+	Deleted        []string `json:"workspaces_deleted"`
+}
+
+func spaceIDs(ms []*podio.SpaceMember) []string {
+	out := []string{}
+	for _, m := range ms {
+		if m != nil && m.Space != nil {
+			out = append(out, strconv.FormatInt(m.Space.SpaceID, 10))
+		}
+	}
+	return out
+}
+
+func (s *Server) removeOrgMember(c echo.Context) error {
+	w, err := s.newWriteCall(c, "dry_run")
+	if err != nil {
+		return err
+	}
+	dry, err := flag(c, "dry_run")
+	if err != nil {
+		return err
+	}
+	org, err := pathID(c, "id", "organization")
+	if err != nil {
+		return err
+	}
+	user, err := pathID(c, "user_id", "organization member")
+	if err != nil {
+		return err
+	}
+	info, _, err := w.pc.Orgs.EndMemberInfo(w.ctx(), org, user)
+	if err != nil {
+		return podioFailure(err)
+	}
+	if dry {
+		return c.JSON(http.StatusOK, endMemberPreview{
+			OrganizationID: strconv.FormatInt(org, 10), UserID: strconv.FormatInt(user, 10),
+			Promoted: spaceIDs(info.ToPromote), Removed: spaceIDs(info.ToRemove), Deleted: spaceIDs(info.ToDelete),
+		})
+	}
+	if _, err := w.pc.Orgs.EndMembership(w.ctx(), org, user); err != nil {
+		return podioFailure(err)
+	}
+	w.invalidate(org, 0, user)
+	for _, group := range [][]*podio.SpaceMember{info.ToPromote, info.ToRemove, info.ToDelete} {
+		for _, id := range spaceIDs(group) {
+			n, _ := strconv.ParseInt(id, 10, 64)
+			w.invalidate(0, n, user)
+		}
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// JobClient gives the job executor an account's Podio client whose calls spend the account's
+// budget as background work.
+func (s *Server) JobClient(ctx context.Context, tenant, account string) (context.Context, *podio.Client, error) {
+	a, err := s.accountForRead(ctx, tenant, account)
+	if err != nil {
+		return ctx, nil, err
+	}
+	ctx = upstream.WithCall(ctx, upstream.Call{Key: s.budgetKey(a), Priority: quota.Background})
+	return ctx, s.podio.WithTokenSource(s.creds.TokenSource(tenant, account)), nil
+}
