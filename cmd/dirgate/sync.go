@@ -174,6 +174,9 @@ func (r *syncRunner) run(ctx context.Context, args []string, stdout, stderr io.W
 
 	var plan syncPlan
 	if err := c.do(ctx, http.MethodPost, syncPath, req, "", http.StatusOK, &plan); err != nil {
+		if ctx.Err() != nil {
+			return exitError{exitInterrupted, errors.New("interrupted before the plan arrived; nothing was started")}
+		}
 		return c.fail(err, "planning the sync")
 	}
 	printPlan(stdout, &plan, f.verbose, c.clean)
@@ -189,6 +192,10 @@ func (r *syncRunner) run(ctx context.Context, args []string, stdout, stderr io.W
 	req.DryRun = false
 	var j job
 	if err := c.do(ctx, http.MethodPost, syncPath, req, r.newKey(), http.StatusAccepted, &j); err != nil {
+		if ctx.Err() != nil {
+			// The gateway may have accepted the start before the answer was lost.
+			return exitError{exitInterrupted, errors.New("interrupted while starting the sync; a job may have started")}
+		}
 		return c.fail(err, "starting the sync")
 	}
 	if j.ID == "" {
@@ -203,7 +210,7 @@ func (r *syncRunner) parseFlags(args []string, stderr io.Writer) (syncFlags, err
 		"prints the plan, then (unless --dry-run) starts a sync job and follows it until it ends.\n"+
 		"The token is read from DIRGATE_TOKEN when --token is not given; prefer the variable, flags show in ps.\n"+
 		"Exit codes: 0 succeeded, 1 job failed or canceled or an item failed, 2 usage or CSV errors,\n"+
-		"3 gateway errors, 130 interrupted while following (the job keeps running).", stderr)
+		"3 gateway errors, 130 interrupted (a started job keeps running).", stderr)
 	var f syncFlags
 	fs.StringVar(&f.gateway, "gateway", "", "gateway base URL, e.g. http://127.0.0.1:8080; required")
 	fs.StringVar(&f.token, "token", "", "tenant token (default: $DIRGATE_TOKEN)")

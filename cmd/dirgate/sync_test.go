@@ -536,3 +536,16 @@ func TestSyncInterruptDoesNotCancel(t *testing.T) {
 		t.Errorf("%d requests, want 2 POSTs and 2 GETs, then no more polling", n)
 	}
 }
+
+// TestSyncInterruptBeforeTheJob: Ctrl-C during the plan or the start is reported as an
+// interruption (130), not as a gateway error.
+func TestSyncInterruptBeforeTheJob(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	g := newFakeGateway(t, []answer{{200, testPlan}}, nil)
+	res := runSyncTest(t, ctx, false, syncArgs(g, writeCSV(t, membersCSV))...)
+	if res.code != exitInterrupted || !strings.Contains(res.stderr, "nothing was started") {
+		t.Errorf("exit %d, want %d; stderr:\n%s", res.code, exitInterrupted, res.stderr)
+	}
+}
