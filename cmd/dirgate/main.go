@@ -28,6 +28,7 @@ func commands() []command {
 		{name: "serve", summary: "run the gateway (production; configured by DIRGATE_* variables)", run: runServe},
 		{name: "dev", summary: "run gateway, Podio simulator and an embedded Redis in one process", run: runDev},
 		{name: "token", summary: "mint a tenant token (JWT)", run: runToken},
+		{name: "sync", summary: "make a workspace's members match a CSV file, through the gateway", run: runSync},
 		{name: "rotate-keys", summary: "re-encrypt stored credentials with the active key", run: runRotateKeys},
 		{name: "podio-sim", summary: "run the in-memory Podio API simulator", run: runPodioSim},
 	}
@@ -41,7 +42,7 @@ func main() {
 }
 
 // run executes the subcommand named by args[0] and returns the process exit code:
-// 0 on success, 2 on a usage error, 1 on any other failure.
+// 0 on success, 2 on a usage error, a subcommand's own code (exitError), 1 on any other failure.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		usage(stderr)
@@ -56,21 +57,27 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if c.name != args[0] {
 			continue
 		}
-		err := c.run(ctx, args[1:], stdout, stderr)
-		switch {
-		case err == nil, errors.Is(err, flag.ErrHelp):
-			return 0
-		case errors.As(err, new(usageError)):
-			fmt.Fprintf(stderr, "dirgate %s: %v\n", c.name, err)
-			return 2
-		default:
-			fmt.Fprintf(stderr, "dirgate %s: %v\n", c.name, err)
-			return 1
-		}
+		return exitCode(c.name, c.run(ctx, args[1:], stdout, stderr), stderr)
 	}
 	fmt.Fprintf(stderr, "dirgate: unknown command %q\n\n", args[0])
 	usage(stderr)
 	return 2
+}
+
+// exitCode reports err of the subcommand name on stderr and returns the process exit code for it:
+// 0 for nil or --help, 2 for a usageError, the code of an exitError, 1 otherwise.
+func exitCode(name string, err error, stderr io.Writer) int {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	fmt.Fprintf(stderr, "dirgate %s: %v\n", name, err)
+	if ee, ok := errors.AsType[exitError](err); ok {
+		return ee.code
+	}
+	if errors.As(err, new(usageError)) {
+		return 2
+	}
+	return 1
 }
 
 func usage(w io.Writer) {
@@ -91,6 +98,15 @@ type usageError struct{ err error }
 
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
+
+// exitError carries an exit code other than the usual 1 and 2 (sync's 3 for gateway errors).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
 
 // newFlagSet returns a flag set that reports errors instead of exiting, writing help to w.
 func newFlagSet(name, synopsis string, w io.Writer) *flag.FlagSet {
