@@ -139,7 +139,9 @@ type WaitError struct {
 	Err   error
 }
 
-func (e *WaitError) Error() string { return fmt.Sprintf("jobs: wait until %s: %v", e.Until.Format(time.RFC3339), e.Err) }
+func (e *WaitError) Error() string {
+	return fmt.Sprintf("jobs: wait until %s: %v", e.Until.Format(time.RFC3339), e.Err)
+}
 func (e *WaitError) Unwrap() error { return e.Err }
 
 // Wait wraps err: the job waits (waiting_for_quota) until until, then goes on with this item.
