@@ -564,6 +564,8 @@ type filterUser struct {
 }
 
 func (s *Server) listUsers(c echo.Context) error {
+	// The answer is JSON or CSV depending on Accept (see usersCSV).
+	c.Response().Header().Add("Vary", "Accept")
 	d, err := s.newDirCall(c, append(slices.Clone(userFilterParams), listParams...)...)
 	if err != nil {
 		return err
@@ -603,6 +605,9 @@ func (s *Server) listUsers(c echo.Context) error {
 			}
 			return f.matches(&unified.User{Name: u.Name, Emails: u.Emails, Status: u.Status, Roles: u.Roles, LastActiveAt: u.LastActiveAt})
 		}
+	}
+	if prefersCSV(c.Request()) {
+		return d.usersCSV(spec)
 	}
 	return d.list(spec)
 }
