@@ -18,6 +18,7 @@ import (
 
 	"github.com/dirgate/dirgate/adapters/podio"
 	"github.com/dirgate/dirgate/internal/cache"
+	"github.com/dirgate/dirgate/internal/store"
 	"github.com/dirgate/dirgate/unified"
 )
 
@@ -56,6 +57,7 @@ func (t CacheTTLs) withDefaults() CacheTTLs {
 
 func (s *Server) registerDirectory(e *echo.Echo, auth echo.MiddlewareFunc) {
 	e.GET(dirPrefix+"/me", s.getMe, auth)
+	e.PATCH(dirPrefix+"/me", s.updateMe, auth)
 	e.GET(dirPrefix+"/organizations", s.listOrganizations, auth)
 	e.GET(dirPrefix+"/organizations/:id", s.getOrganization, auth)
 	e.GET(dirPrefix+"/workspaces", s.listWorkspaces, auth)
@@ -85,6 +87,29 @@ var listParams = []string{"limit", "next_cursor"}
 
 // newDirCall checks the query parameters and that the account exists and is the tenant's.
 func (s *Server) newDirCall(c echo.Context, allowed ...string) (*dirCall, error) {
+	d, err := s.dirQuery(c, allowed...)
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.accountForRead(c.Request().Context(), d.tenant, d.account)
+	if err != nil {
+		if errors.Is(err, unified.ErrNotFound) {
+			return nil, notFound("integrated account")
+		}
+		return nil, err
+	}
+	d.spend(a)
+	return d, nil
+}
+
+// spend makes the request's Podio calls spend the account's budget and describes that budget.
+func (d *dirCall) spend(a store.Account) {
+	d.s.spendAs(d.c, a)
+	d.s.rateLimitHeaders(d.c, a)
+}
+
+// dirQuery checks the query parameters and the Cache-Control header of a directory route.
+func (s *Server) dirQuery(c echo.Context, allowed ...string) (*dirCall, error) {
 	q := c.QueryParams()
 	allowed = append(allowed, dirCommonParams...)
 	for k, v := range q {
@@ -113,15 +138,6 @@ func (s *Server) newDirCall(c echo.Context, allowed ...string) (*dirCall, error)
 			}
 		}
 	}
-	a, err := s.accountForRead(c.Request().Context(), d.tenant, d.account)
-	if err != nil {
-		if errors.Is(err, unified.ErrNotFound) {
-			return nil, notFound("integrated account")
-		}
-		return nil, err
-	}
-	s.spendAs(c, a)
-	s.rateLimitHeaders(c, a)
 	return d, nil
 }
 

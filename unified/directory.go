@@ -33,6 +33,28 @@ type Directory interface {
 	User(ctx context.Context, id string) (*User, error)
 }
 
+// MeUpdate is a change to the linked person's own profile and settings. Nil fields stay as they
+// are.
+type MeUpdate struct {
+	// Title replaces the person's job title(s).
+	Title *string
+	// Location replaces the person's location(s).
+	Location *string
+	// Locale is a locale such as "en_GB".
+	Locale *string
+	// Timezone is an IANA time zone name such as "Europe/Copenhagen".
+	Timezone *string
+}
+
+// MeUpdater is the optional capability of a Directory to change the linked person's own profile
+// and settings (providers let a person change only their own). Find it by type assertion.
+type MeUpdater interface {
+	// UpdateMe makes only the provider calls the fields given need. Input the provider refuses
+	// wraps ErrInvalidInput. The change is not atomic: when an error is returned, part of it may
+	// have been applied.
+	UpdateMe(ctx context.Context, u MeUpdate) error
+}
+
 // UserList is a complete list of users, or the visible part of one when Partial is set.
 type UserList struct {
 	Users   []User

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -39,7 +40,10 @@ type Directory struct {
 	pageSize int
 }
 
-var _ unified.Directory = (*Directory)(nil)
+var (
+	_ unified.Directory = (*Directory)(nil)
+	_ unified.MeUpdater = (*Directory)(nil)
+)
 
 // NewDirectory returns the Directory of the account c acts for; c must already be bound to the
 // account's TokenSource.
@@ -60,6 +64,45 @@ func (d *Directory) Me(ctx context.Context) (*unified.Me, error) {
 		return nil, wrap(err, "listing the current user's organizations")
 	}
 	return meFromStatus(st, orgs), nil
+}
+
+// UpdateMe calls PUT /user/profile/ for title and location (each replaces the list Podio keeps
+// with one value) and PUT /user/ for locale and time zone, each only when one of its fields is
+// given. A 400 from Podio wraps unified.ErrInvalidInput.
+func (d *Directory) UpdateMe(ctx context.Context, u unified.MeUpdate) error {
+	if u.Title != nil || u.Location != nil {
+		var p ProfileUpdate
+		if u.Title != nil {
+			p.Title = []string{*u.Title}
+		}
+		if u.Location != nil {
+			p.Location = []string{*u.Location}
+		}
+		if _, err := d.c.Users.UpdateProfile(ctx, &p); err != nil {
+			return refused(err, "updating the current user's profile")
+		}
+	}
+	if u.Locale != nil || u.Timezone != nil {
+		var acct UserUpdate
+		if u.Locale != nil {
+			acct.Locale = *u.Locale
+		}
+		if u.Timezone != nil {
+			acct.Timezone = *u.Timezone
+		}
+		if _, err := d.c.Users.Update(ctx, &acct); err != nil {
+			return refused(err, "updating the current user's locale and time zone")
+		}
+	}
+	return nil
+}
+
+// refused wraps a write's error; a 400 says Podio did not accept the input.
+func refused(err error, what string) error {
+	if e, ok := errors.AsType[*Error](err); ok && e.StatusCode == http.StatusBadRequest {
+		return fmt.Errorf("podio: %s: %w: Podio refused it: %s", what, unified.ErrInvalidInput, e.Description)
+	}
+	return wrap(err, "%s", what)
 }
 
 // Organizations calls GET /org/.

@@ -124,7 +124,7 @@ type statePersonOut struct {
 }
 
 func personState(p *person) statePersonOut {
-	return statePersonOut{UserID: p.userID, ProfileID: p.profileID, Name: p.name, Mail: p.mail, Title: p.title, Status: p.status, Employee: p.employee}
+	return statePersonOut{UserID: p.userID, ProfileID: p.profileID, Name: p.name, Mail: p.mail, Title: strings.Join(p.title, ", "), Status: p.status, Employee: p.employee}
 }
 
 func (s *Server) spaceState(sp *space) stateSpaceOut {
@@ -250,7 +250,7 @@ func (s *Server) ctlAddPerson(c *call) reply {
 	}
 	p := s.ds.addPerson(in.Name, in.Mail, in.Employee, c.now)
 	p.lastSeenOn = time.Time{}
-	p.title = in.Title
+	p.title = arr(in.Title)
 	if in.Password != "" {
 		p.password = in.Password
 	}
@@ -299,7 +299,7 @@ func (s *Server) ctlPatchPerson(c *call) reply {
 		p.mail = *in.Mail
 	}
 	if in.Title != nil {
-		p.title = *in.Title
+		p.title = arr(*in.Title)
 	}
 	if in.Status != nil {
 		p.status = *in.Status

@@ -109,7 +109,7 @@ func TestCountersAndRoutes(t *testing.T) {
 		t.Error("ResetCalls did not reset")
 	}
 	routes := ctl(t, h, "GET", "/_sim/routes", nil, 200).arr(t)
-	if len(routes) != 23 || routes[0] != podiosim.RouteUser {
+	if len(routes) != 26 || routes[0] != podiosim.RouteUser {
 		t.Errorf("routes = %v", routes)
 	}
 	ctl(t, h, "GET", "/_sim/nope", nil, 404)

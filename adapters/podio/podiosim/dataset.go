@@ -32,7 +32,7 @@ func (d *Dataset) Name() string { return d.name }
 type person struct {
 	userID, profileID int64
 	name, mail        string
-	title, phone      string
+	contact           // the editable contact fields of the profile (PUT /user/profile/)
 	password          string
 	status            string // "active" or "inactive"
 	employee          bool
@@ -41,6 +41,14 @@ type person struct {
 	activatedOn       time.Time // zero for invitees who never activated their account
 	lastSeenOn        time.Time
 	avatar            int64 // file id; 0 = no picture
+}
+
+// contact holds the profile fields a person may change about themself (podio-api.md §3.4).
+// Multi-valued fields are slices; an update replaces a slice, never edits it in place.
+type contact struct {
+	title, location, phone, address, url, skill, im []string
+
+	about, organization, department, zip, city, state, country, skype, linkedin, twitter string
 }
 
 // invitee reports a person who was invited by mail and never activated an account; Podio shows
@@ -287,14 +295,14 @@ func Demo() *Dataset {
 	day := func(n int) time.Time { return demoEpoch.Add(time.Duration(n) * 24 * time.Hour) }
 
 	admin := d.addPerson("Alex Morgan", "admin@demo.example", true, day(0))
-	admin.title = "Operations Director"
-	admin.phone = "+44 20 7946 0001"
+	admin.title = []string{"Operations Director"}
+	admin.phone = []string{"+44 20 7946 0001"}
 	member := d.addPerson("Sam Taylor", "member@demo.example", true, day(3))
-	member.title = "Marketing Lead"
+	member.title = []string{"Marketing Lead"}
 	grace := d.addPerson("Grace Whitfield", "grace.whitfield@northwind.example", true, day(1))
-	grace.title = "Chief Executive Officer"
+	grace.title = []string{"Chief Executive Officer"}
 	henry := d.addPerson("Henry Osei", "henry.osei@northwind.example", true, day(2))
-	henry.title = "Chief Financial Officer"
+	henry.title = []string{"Chief Financial Officer"}
 
 	nw := d.addOrg(3001, "Northwind Traders", "northwindtraders", 100, day(0), admin.userID)
 	bf := d.addOrg(3002, "Bluefin Labs", "bluefinlabs", 50, day(10), admin.userID)
@@ -353,9 +361,9 @@ func Demo() *Dataset {
 			domain = externalDomains[rng.IntN(len(externalDomains))]
 		}
 		p := d.addPerson(first+" "+last, strings.ToLower(first+"."+last)+"@"+domain, employee, day(14+rng.IntN(400)))
-		p.title = []string{"Account Manager", "Designer", "Engineer", "Analyst", "Consultant", "Coordinator"}[rng.IntN(6)]
+		p.title = []string{[]string{"Account Manager", "Designer", "Engineer", "Analyst", "Consultant", "Coordinator"}[rng.IntN(6)]}
 		if rng.IntN(2) == 0 {
-			p.phone = fmt.Sprintf("+44 20 7946 %04d", 100+i)
+			p.phone = []string{fmt.Sprintf("+44 20 7946 %04d", 100+i)}
 		}
 		p.lastSeenOn = day(450 + rng.IntN(300)).Add(time.Duration(rng.IntN(86400)) * time.Second)
 		joined := p.activatedOn

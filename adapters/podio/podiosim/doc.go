@@ -1,6 +1,6 @@
 // Package podiosim is an in-memory simulator of the parts of the Podio REST API that the dirgate
-// gateway uses: OAuth (authorize page and token endpoint), users, organizations, org members,
-// spaces and space members, with Podio's error bodies, rate limits and trailing-slash routing.
+// gateway uses: OAuth (authorize page and token endpoint), users (including changes to one's own
+// profile and settings), organizations, org members, spaces and space members, with Podio's error bodies, rate limits and trailing-slash routing.
 // It stands in for api.podio.com in tests, benchmarks and dev mode, so it follows
 // podio-api.md (the project's verified reference, in shared/ beside the repository) as closely as that document allows. It is deliberately independent of
 // the Podio client (adapters/podio): both are separate readings of the same document.
@@ -26,7 +26,8 @@
 //
 //	not_found              404 unknown path or object
 //	method_not_allowed     405 known path, other method
-//	invalid_value          400 bad input: role, id, limit, offset, sort_by, sort_desc, member_type, body
+//	invalid_value          400 bad input: role, id, limit, offset, sort_by, sort_desc, member_type, body,
+//	                       unknown/read-only/ill-typed profile field, locale, timezone
 //	invalid_token          401 missing or unknown access token
 //	unauthorized           401 expired access token (error_description "expired_token",
 //	                       WWW-Authenticate: Bearer realm="podio", error="expired_token")
@@ -74,6 +75,17 @@
 //   - Space reads: active members, or active org members for open spaces; else 403. Adding members needs an
 //     active regular/admin space membership; changing roles and removing others needs space admin.
 //   - A forced 420 (fault) says "Please wait 60 seconds"; X-Rate-Limit-Remaining is 0 on every 420.
+//   - PUT /user/ (not in podio-api.md; no developers.podio.com page was found; the official Ruby
+//     client's User.update calls it with account attributes) takes {locale?, timezone?} only: any
+//     other member (mail, password changes) is 400. locale must look like en_GB (which locales Podio
+//     accepts is unknown); timezone must be an IANA zone name. Success is 204 (UpdateUserStatus).
+//   - PUT /user/profile/ (Podio's "Update profile") and PUT /user/profile/{key} {"value": ...}:
+//     the editable fields are name (required), title, location, phone, address, url, skill, im
+//     (arrays; a single string is taken as a one-element array) and about, organization,
+//     department, zip, city, state, country, skype, linkedin, twitter (strings); null clears a field.
+//     Other contact fields (mail, avatar, ids, ...) are 400 "cannot be updated", unknown keys 400.
+//     A refused call changes nothing. Success is 204 (UpdateProfileStatus). Profiles always carry
+//     title, phone and location arrays; the other editable fields only when set.
 //   - Request ids are "sim-" plus a sequence number; datetimes are UTC "YYYY-MM-DD HH:MM:SS".
 //
 // # Control API

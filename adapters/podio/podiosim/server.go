@@ -63,34 +63,42 @@ type Config struct {
 	EndMemberStatus int
 	// EndOrgMemberStatus is the success status of DELETE /org/{org_id}/member/{user_id}; 0 means 204.
 	EndOrgMemberStatus int
+	// UpdateProfileStatus is the success status of PUT /user/profile/ and PUT /user/profile/{key};
+	// 0 means 204.
+	UpdateProfileStatus int
+	// UpdateUserStatus is the success status of PUT /user/ (itself UNCONFIRMED); 0 means 204.
+	UpdateUserStatus int
 }
 
 // Route names, "METHOD /pattern" exactly as in podio-api.md. They key Calls, faults,
 // RateLimitedRoutes and RouteMaxPageSize.
 const (
-	RouteUser              = "GET /user/"
-	RouteUserStatus        = "GET /user/status"
-	RouteContactUser       = "GET /contact/user/{user_id}"
-	RouteOrgs              = "GET /org/"
-	RouteOrg               = "GET /org/{org_id}"
-	RouteOrgMembers        = "GET /org/{org_id}/member/"
-	RouteOrgMember         = "GET /org/{org_id}/member/{user_id}"
-	RouteOrgMemberByMail   = "GET /org/{org_id}/member/mail/{mail}"
-	RouteEndMemberInfo     = "GET /org/{org_id}/member/{user_id}/end_member_info"
-	RouteEndOrgMember      = "DELETE /org/{org_id}/member/{user_id}"
-	RouteOrgSpaces         = "GET /org/{org_id}/space/"
-	RouteOrgAllSpaces      = "GET /org/{org_id}/all_spaces/"
-	RouteSpace             = "GET /space/{space_id}"
-	RouteSpaceMembers      = "GET /space/{space_id}/member/"
-	RouteSpaceMembersV2    = "GET /space/{space_id}/member/v2/"
-	RouteSpaceMember       = "GET /space/{space_id}/member/{user_id}"
-	RouteAddSpaceMember    = "POST /space/{space_id}/member/"
-	RouteUpdateSpaceMember = "PUT /space/{space_id}/member/{user_ids}"
-	RouteEndSpaceMember    = "DELETE /space/{space_id}/member/{user_ids}"
-	RouteToken             = "POST /oauth/token"
-	RouteTokenV2           = "POST /oauth/token/v2"
-	RouteAuthorize         = "GET /oauth/authorize"
-	RouteAuthorizeSubmit   = "POST /oauth/authorize"
+	RouteUser               = "GET /user/"
+	RouteUserStatus         = "GET /user/status"
+	RouteContactUser        = "GET /contact/user/{user_id}"
+	RouteUpdateUser         = "PUT /user/" // UNCONFIRMED: not in podio-api.md (see doc.go)
+	RouteUpdateProfile      = "PUT /user/profile/"
+	RouteUpdateProfileField = "PUT /user/profile/{key}"
+	RouteOrgs               = "GET /org/"
+	RouteOrg                = "GET /org/{org_id}"
+	RouteOrgMembers         = "GET /org/{org_id}/member/"
+	RouteOrgMember          = "GET /org/{org_id}/member/{user_id}"
+	RouteOrgMemberByMail    = "GET /org/{org_id}/member/mail/{mail}"
+	RouteEndMemberInfo      = "GET /org/{org_id}/member/{user_id}/end_member_info"
+	RouteEndOrgMember       = "DELETE /org/{org_id}/member/{user_id}"
+	RouteOrgSpaces          = "GET /org/{org_id}/space/"
+	RouteOrgAllSpaces       = "GET /org/{org_id}/all_spaces/"
+	RouteSpace              = "GET /space/{space_id}"
+	RouteSpaceMembers       = "GET /space/{space_id}/member/"
+	RouteSpaceMembersV2     = "GET /space/{space_id}/member/v2/"
+	RouteSpaceMember        = "GET /space/{space_id}/member/{user_id}"
+	RouteAddSpaceMember     = "POST /space/{space_id}/member/"
+	RouteUpdateSpaceMember  = "PUT /space/{space_id}/member/{user_ids}"
+	RouteEndSpaceMember     = "DELETE /space/{space_id}/member/{user_ids}"
+	RouteToken              = "POST /oauth/token"
+	RouteTokenV2            = "POST /oauth/token/v2"
+	RouteAuthorize          = "GET /oauth/authorize"
+	RouteAuthorizeSubmit    = "POST /oauth/authorize"
 )
 
 // datetimeLayout is Podio's datetime format: UTC, a space, no zone.
@@ -509,6 +517,9 @@ func (s *Server) podioRoutes() []*route {
 		newRoute(RouteUser, kindAPI, s.getUser),
 		newRoute(RouteUserStatus, kindAPI, s.getUserStatus),
 		newRoute(RouteContactUser, kindAPI, s.getContactUser),
+		newRoute(RouteUpdateUser, kindAPI, s.updateUser),
+		newRoute(RouteUpdateProfile, kindAPI, s.updateProfile),
+		newRoute(RouteUpdateProfileField, kindAPI, s.updateProfileField),
 		newRoute(RouteOrgs, kindAPI, s.getOrgs),
 		newRoute(RouteOrg, kindAPI, s.getOrg),
 		newRoute(RouteOrgMembers, kindAPI, s.getOrgMembers),

@@ -38,21 +38,37 @@ func avatarPtr(fileID int64) *int64 {
 	return &fileID
 }
 
-// profileOut is the contact object of podio-api.md §3.4; mail, title and phone are always arrays.
+// profileOut is the contact object of podio-api.md §3.4; mail, title, phone and location are
+// always arrays. The other editable fields appear only when set.
 type profileOut struct {
-	ProfileID  int64     `json:"profile_id"`
-	UserID     int64     `json:"user_id"`
-	Type       string    `json:"type"`
-	Name       string    `json:"name"`
-	Avatar     *int64    `json:"avatar"`
-	Image      *imageOut `json:"image"`
-	Mail       []string  `json:"mail"`
-	Title      []string  `json:"title"`
-	Phone      []string  `json:"phone"`
-	Link       string    `json:"link"`
-	IsEmployee bool      `json:"is_employee"`
-	LastSeenOn dt        `json:"last_seen_on"`
-	Rights     []string  `json:"rights"`
+	ProfileID    int64     `json:"profile_id"`
+	UserID       int64     `json:"user_id"`
+	Type         string    `json:"type"`
+	Name         string    `json:"name"`
+	Avatar       *int64    `json:"avatar"`
+	Image        *imageOut `json:"image"`
+	Mail         []string  `json:"mail"`
+	Title        []string  `json:"title"`
+	Phone        []string  `json:"phone"`
+	Location     []string  `json:"location"`
+	Address      []string  `json:"address,omitempty"`
+	URL          []string  `json:"url,omitempty"`
+	Skill        []string  `json:"skill,omitempty"`
+	IM           []string  `json:"im,omitempty"`
+	About        string    `json:"about,omitempty"`
+	Organization string    `json:"organization,omitempty"`
+	Department   string    `json:"department,omitempty"`
+	Zip          string    `json:"zip,omitempty"`
+	City         string    `json:"city,omitempty"`
+	State        string    `json:"state,omitempty"`
+	Country      string    `json:"country,omitempty"`
+	Skype        string    `json:"skype,omitempty"`
+	LinkedIn     string    `json:"linkedin,omitempty"`
+	Twitter      string    `json:"twitter,omitempty"`
+	Link         string    `json:"link"`
+	IsEmployee   bool      `json:"is_employee"`
+	LastSeenOn   dt        `json:"last_seen_on"`
+	Rights       []string  `json:"rights"`
 }
 
 // minimalProfileOut is what Podio shows for invitees: no picture, title, phone or activity.
@@ -72,6 +88,14 @@ func arr(v string) []string {
 	return []string{v}
 }
 
+// orEmpty renders a multi-valued field that is always present: [] rather than null.
+func orEmpty(v []string) []string {
+	if v == nil {
+		return []string{}
+	}
+	return v
+}
+
 func profileJSON(p *person) any {
 	if p.invitee() {
 		return minimalProfileOut{ProfileID: p.profileID, UserID: p.userID, Type: "user", Name: p.name, Mail: arr(p.mail)}
@@ -79,7 +103,10 @@ func profileJSON(p *person) any {
 	return profileOut{
 		ProfileID: p.profileID, UserID: p.userID, Type: "user", Name: p.name,
 		Avatar: avatarPtr(p.avatar), Image: image(p.avatar),
-		Mail: arr(p.mail), Title: arr(p.title), Phone: arr(p.phone),
+		Mail: arr(p.mail), Title: orEmpty(p.title), Phone: orEmpty(p.phone), Location: orEmpty(p.location),
+		Address: p.address, URL: p.url, Skill: p.skill, IM: p.im,
+		About: p.about, Organization: p.organization, Department: p.department, Zip: p.zip, City: p.city,
+		State: p.state, Country: p.country, Skype: p.skype, LinkedIn: p.linkedin, Twitter: p.twitter,
 		Link:       fmt.Sprintf("https://podio.com/users/%d", p.userID),
 		IsEmployee: p.employee, LastSeenOn: dt(p.lastSeenOn), Rights: []string{"view"},
 	}
