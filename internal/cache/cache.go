@@ -769,7 +769,6 @@ func (c *Cache) orphanedByOutage(lockAge time.Duration) bool {
 	return lockAge > time.Since(time.Unix(0, since))
 }
 
-
 // markUp records a Redis success, logging the end of an outage and releasing the fill locks the
 // outage orphaned.
 func (c *Cache) markUp() {
