@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/dirgate/dirgate/adapters/podio/podiosim"
 	"github.com/dirgate/dirgate/api"
+	"github.com/dirgate/dirgate/internal/redistest"
 	"github.com/dirgate/dirgate/unified"
 )
 
@@ -742,48 +742,11 @@ func TestNonAdminSeesPartialOrganization(t *testing.T) {
 	}
 }
 
-// blackhole accepts TCP connections and never answers: a Redis that hangs.
-func blackhole(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return "redis://" + ln.Addr().String() + "/0"
-}
+// blackhole is the URL of a Redis that accepts connections and never answers.
+func blackhole(t *testing.T) string { return "redis://" + redistest.Blackhole(t) + "/0" }
 
-// closedPort is an address where nothing listens.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return "redis://" + addr + "/0"
-}
+// closedPort is the URL of a Redis that is down.
+func closedPort(t *testing.T) string { return "redis://" + redistest.ClosedAddr(t) + "/0" }
 
 // TestReadsFailOpenWhenCacheRedisFails: with the cache's Redis hanging or gone (the store's Redis
 // up), reads go to Podio directly, answer quickly, and crawls still work.

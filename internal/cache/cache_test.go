@@ -1021,49 +1021,6 @@ func TestOrphanedLockReleasedWhenRedisReturns(t *testing.T) {
 	}
 }
 
-// blackhole accepts connections and never answers.
-func blackhole(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, conn)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			_ = c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
-
-// closedPort returns an address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
-}
-
 // bound is far below what a patient Redis client would take, far above what a 50ms op timeout needs.
 const bound = 500 * time.Millisecond
 
@@ -1080,10 +1037,10 @@ func TestFailOpen(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
-		addr func(t *testing.T) string
+		addr func(t testing.TB) string
 	}{
-		{"closed port", closedPort},
-		{"blackhole", blackhole},
+		{"closed port", redistest.ClosedAddr},
+		{"blackhole", redistest.Blackhole},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -1204,79 +1161,11 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// proxy forwards TCP to Redis, or swallows connections when blackholed.
-type proxy struct {
-	t        *testing.T
-	ln       net.Listener
-	target   string
-	mu       sync.Mutex
-	blackout bool
-	conns    []net.Conn
-}
-
-func newProxy(t *testing.T, target string) *proxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{t: t, ln: ln, target: target}
-	go p.serve()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		p.closeAll()
-	})
-	return p
-}
-
-func (p *proxy) serve() {
-	for {
-		conn, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, conn)
-		black := p.blackout
-		p.mu.Unlock()
-		if black {
-			continue // hold it open, never answer
-		}
-		up, err := net.Dial("tcp", p.target)
-		if err != nil {
-			_ = conn.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, up)
-		p.mu.Unlock()
-		go func() { _, _ = io.Copy(up, conn); _ = up.Close() }()
-		go func() { _, _ = io.Copy(conn, up); _ = conn.Close() }()
-	}
-}
-
-// set switches mode, dropping existing connections so that pooled ones follow the new mode.
-func (p *proxy) set(blackout bool) {
-	p.mu.Lock()
-	p.blackout = blackout
-	p.mu.Unlock()
-	p.closeAll()
-}
-
-func (p *proxy) closeAll() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		_ = c.Close()
-	}
-	p.conns = nil
-}
-
 func TestRecovery(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	px := newProxy(t, redisAddr(t))
-	rc, h := client(t, urlWithHost(t, px.ln.Addr().String()))
+	px := redistest.NewProxy(t, redisAddr(t))
+	rc, h := client(t, urlWithHost(t, px.Addr()))
 	c, err := cache.New(cache.Options{
 		Client: rc, Prefix: e.rdb.Prefix, Now: e.clock.Now, OpTimeout: 50 * time.Millisecond,
 		DownBackoff: time.Second, PollInterval: 5 * time.Millisecond,
@@ -1307,11 +1196,11 @@ func TestRecovery(t *testing.T) {
 	if s := list("k1"); !inRedis("k1") || s.ID[0] != 'r' {
 		t.Fatalf("k1 not written to Redis: %s", s.ID)
 	}
-	px.set(true)
+	px.SetBlackout(true)
 	if s := list("k2"); inRedis("k2") || s.ID[0] != 'l' || s.State != cache.Miss {
 		t.Fatalf("k2 with Redis blackholed: %+v", s)
 	}
-	px.set(false)
+	px.SetBlackout(false)
 	touched := h.touches()
 	if s := list("k3"); inRedis("k3") || s.ID[0] != 'l' {
 		t.Errorf("k3 within DownBackoff: %+v", s)
@@ -1336,8 +1225,8 @@ func TestRecovery(t *testing.T) {
 func TestWriteFailureAfterFetch(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	px := newProxy(t, redisAddr(t))
-	rc, _ := client(t, urlWithHost(t, px.ln.Addr().String()))
+	px := redistest.NewProxy(t, redisAddr(t))
+	rc, _ := client(t, urlWithHost(t, px.Addr()))
 	c, err := cache.New(cache.Options{
 		Client: rc, Prefix: e.rdb.Prefix, Now: e.clock.Now, OpTimeout: 50 * time.Millisecond,
 		WriteTimeout: 50 * time.Millisecond,
@@ -1346,7 +1235,7 @@ func TestWriteFailureAfterFetch(t *testing.T) {
 		t.Fatal(err)
 	}
 	s, err := c.List(t.Context(), scope, "users", policy, 1, func(context.Context) ([][]byte, bool, error) {
-		px.set(true) // Redis vanishes while the upstream answers
+		px.SetBlackout(true) // Redis vanishes while the upstream answers
 		return items(3), false, nil
 	})
 	if err != nil {

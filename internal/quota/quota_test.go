@@ -3,10 +3,8 @@ package quota_test
 import (
 	"bytes"
 	"errors"
-	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/url"
 	"slices"
 	"strings"
@@ -88,18 +86,6 @@ func redisAddr(t *testing.T) string {
 	return o.Addr
 }
 
-// deadAddr is an address where nothing listens.
-func deadAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
-}
-
 // env is one test's Redis prefix and clock, shared by the Budgets it builds.
 type env struct {
 	rdb   *redistest.Redis
@@ -142,7 +128,7 @@ func backends(t *testing.T) []struct {
 		url  func(t *testing.T) string
 	}{
 		{"redis", func(*testing.T) string { return redistest.URL() }},
-		{"local", func(t *testing.T) string { return urlWithHost(t, deadAddr(t)) }},
+		{"local", func(t *testing.T) string { return urlWithHost(t, redistest.ClosedAddr(t)) }},
 	}
 }
 
@@ -546,7 +532,7 @@ func TestCooldownAcrossReplicas(t *testing.T) {
 func TestCooldownLocal(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	b := e.budget(t, urlWithHost(t, deadAddr(t)), nil)
+	b := e.budget(t, urlWithHost(t, redistest.ClosedAddr(t)), nil)
 	if err := b.Cooldown(t.Context(), acct, time.Minute); err != nil {
 		t.Fatal(err)
 	}
@@ -670,14 +656,10 @@ func TestFailOpen(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name string
-		addr func(t *testing.T) string
+		addr func(t testing.TB) string
 	}{
-		{"closed port", deadAddr},
-		{"blackhole", func(t *testing.T) string {
-			px := newProxy(t, redisAddr(t))
-			px.set(true)
-			return px.ln.Addr().String()
-		}},
+		{"closed port", redistest.ClosedAddr},
+		{"blackhole", redistest.Blackhole},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -737,9 +719,9 @@ func TestFailOpen(t *testing.T) {
 func TestOutageAndRecovery(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	px := newProxy(t, redisAddr(t))
+	px := redistest.NewProxy(t, redisAddr(t))
 	var logs syncBuffer
-	b := e.budget(t, urlWithHost(t, px.ln.Addr().String()), func(o *quota.Options) {
+	b := e.budget(t, urlWithHost(t, px.Addr()), func(o *quota.Options) {
 		o.OpTimeout, o.DownBackoff = 50*time.Millisecond, time.Second
 		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	})
@@ -760,7 +742,7 @@ func TestOutageAndRecovery(t *testing.T) {
 		t.Fatalf("with Redis: %+v, %d in Redis", d, inRedis())
 	}
 
-	px.set(true)
+	px.SetBlackout(true)
 	e.clock.Advance(time.Second)
 	var d quota.Decision
 	timed(t, "Admit with Redis blackholed", func() { d = admit(t, b, acct, quota.General, quota.Interactive) })
@@ -777,7 +759,7 @@ func TestOutageAndRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	px.set(false)
+	px.SetBlackout(false)
 	if d := admit(t, b, acct, quota.General, quota.Interactive); !d.Allowed || inRedis() != 1 {
 		t.Errorf("within DownBackoff: %+v, %d in Redis", d, inRedis())
 	}
@@ -795,71 +777,4 @@ func TestOutageAndRecovery(t *testing.T) {
 	if !strings.Contains(logs.String(), "reachable again") {
 		t.Errorf("recovery not logged:\n%s", logs.String())
 	}
-}
-
-// proxy forwards TCP to Redis, or swallows connections when blackholed.
-type proxy struct {
-	ln       net.Listener
-	target   string
-	mu       sync.Mutex
-	blackout bool
-	conns    []net.Conn
-}
-
-func newProxy(t *testing.T, target string) *proxy {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{ln: ln, target: target}
-	go p.serve()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		p.closeAll()
-	})
-	return p
-}
-
-func (p *proxy) serve() {
-	for {
-		conn, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, conn)
-		black := p.blackout
-		p.mu.Unlock()
-		if black {
-			continue // hold it open, never answer
-		}
-		up, err := net.Dial("tcp", p.target)
-		if err != nil {
-			_ = conn.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, up)
-		p.mu.Unlock()
-		go func() { _, _ = io.Copy(up, conn); _ = up.Close() }()
-		go func() { _, _ = io.Copy(conn, up); _ = conn.Close() }()
-	}
-}
-
-// set switches mode, dropping existing connections so that pooled ones follow the new mode.
-func (p *proxy) set(blackout bool) {
-	p.mu.Lock()
-	p.blackout = blackout
-	p.mu.Unlock()
-	p.closeAll()
-}
-
-func (p *proxy) closeAll() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		_ = c.Close()
-	}
-	p.conns = nil
 }
