@@ -109,27 +109,30 @@ func (d *dirCall) spend(a store.Account) {
 }
 
 // dirQuery checks the query parameters and the Cache-Control header of a directory route.
-func (s *Server) dirQuery(c echo.Context, allowed ...string) (*dirCall, error) {
-	q := c.QueryParams()
-	allowed = append(allowed, dirCommonParams...)
-	for k, v := range q {
+// checkQuery refuses query parameters outside allowed, and repeated ones.
+func checkQuery(c echo.Context, allowed []string) error {
+	for k, v := range c.QueryParams() {
 		if !slices.Contains(allowed, k) {
-			return nil, badRequest(fmt.Sprintf("unknown query parameter %q; this route takes: %s", k, strings.Join(allowed, ", ")))
+			return badRequest(fmt.Sprintf("unknown query parameter %q; this route takes: %s", k, strings.Join(allowed, ", ")))
 		}
 		if len(v) > 1 {
-			return nil, badRequest(fmt.Sprintf("query parameter %q is given more than once", k))
+			return badRequest(fmt.Sprintf("query parameter %q is given more than once", k))
 		}
 	}
-	d := &dirCall{s: s, c: c, tenant: tenantOf(c), account: q.Get("integrated_account_id"), start: s.now()}
+	return nil
+}
+
+func (s *Server) dirQuery(c echo.Context, allowed ...string) (*dirCall, error) {
+	if err := checkQuery(c, append(allowed, dirCommonParams...)); err != nil {
+		return nil, err
+	}
+	d := &dirCall{s: s, c: c, tenant: tenantOf(c), account: c.QueryParam("integrated_account_id"), start: s.now()}
 	if d.account == "" {
 		return nil, badRequest("integrated_account_id is required")
 	}
-	switch q.Get("ignore_remote_data") {
-	case "", "false":
-	case "true":
-		d.ignoreRemote = true
-	default:
-		return nil, badRequest(`ignore_remote_data must be "true" or "false"`)
+	var err error
+	if d.ignoreRemote, err = flag(c, "ignore_remote_data"); err != nil {
+		return nil, err
 	}
 	for _, v := range c.Request().Header.Values("Cache-Control") {
 		for _, d2 := range strings.Split(v, ",") {

@@ -212,7 +212,9 @@ func (h *harness) newReplica(o harnessOptions, ver *tenantauth.Verifier) *replic
 		exec := &membership.Executor{DefaultCooldown: time.Minute, Now: h.clock.Now,
 			Client: func(ctx context.Context, tenant, account string) (context.Context, *podio.Client, error) {
 				return r.srv.JobClient(ctx, tenant, account)
-			}}
+			},
+			Written: func(ctx context.Context, j *jobs.Job, it *jobs.Item) { r.srv.JobWritten(ctx, j, it) },
+		}
 		queue := strings.ReplaceAll(h.rdb.Prefix, ":", "-") + "jobs"
 		if eng, err = jobs.New(jobs.Options{
 			Client: rc, Prefix: h.rdb.Prefix, Queue: queue, Logger: log, Now: h.clock.Now,

@@ -82,10 +82,8 @@ func (s *Server) getJob(c echo.Context) error {
 }
 
 func (s *Server) listJobs(c echo.Context) error {
-	for k := range c.QueryParams() {
-		if k != "integrated_account_id" {
-			return badRequest(fmt.Sprintf("unknown query parameter %q; this route takes: integrated_account_id", k))
-		}
+	if err := checkQuery(c, []string{"integrated_account_id"}); err != nil {
+		return err
 	}
 	en, err := s.jobsEngine()
 	if err != nil {
@@ -149,9 +147,11 @@ func (s *Server) syncMembers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := w.workspace(space); err != nil {
+	sp, err := w.workspace(space)
+	if err != nil {
 		return err
 	}
+	org := strconv.FormatInt(sp.OrgID, 10)
 	desired := in.Members
 	if in.SourceWorkspaceID != "" {
 		src, err := strconv.ParseInt(in.SourceWorkspaceID, 10, 64)
@@ -182,18 +182,18 @@ func (s *Server) syncMembers(c echo.Context) error {
 	params, _ := json.Marshal(membership.Params{Message: in.Message})
 	j := &jobs.Job{Tenant: w.tenant, Account: w.account.ID, Type: membership.JobWorkspaceSync, Params: params, Items: []jobs.Item{}}
 	for _, a := range plan.Add {
-		it := jobs.Item{Action: membership.ActionAdd, WorkspaceID: plan.WorkspaceID, Email: a.Email, Role: a.Role}
+		it := jobs.Item{Action: membership.ActionAdd, WorkspaceID: plan.WorkspaceID, OrganizationID: org, Email: a.Email, Role: a.Role}
 		if a.UserID != nil {
 			it.UserID = *a.UserID
 		}
 		j.Items = append(j.Items, it)
 	}
 	for _, ch := range plan.ChangeRole {
-		j.Items = append(j.Items, jobs.Item{Action: membership.ActionChangeRole, WorkspaceID: plan.WorkspaceID, UserID: ch.UserID,
+		j.Items = append(j.Items, jobs.Item{Action: membership.ActionChangeRole, WorkspaceID: plan.WorkspaceID, OrganizationID: org, UserID: ch.UserID,
 			Email: ch.Email, Role: ch.To, PriorRole: ch.From})
 	}
 	for _, r := range plan.Remove {
-		j.Items = append(j.Items, jobs.Item{Action: membership.ActionRemove, WorkspaceID: plan.WorkspaceID, UserID: *r.UserID,
+		j.Items = append(j.Items, jobs.Item{Action: membership.ActionRemove, WorkspaceID: plan.WorkspaceID, OrganizationID: org, UserID: *r.UserID,
 			Email: r.Email, PriorRole: r.Role})
 	}
 	return s.submit(c, j)
@@ -325,7 +325,7 @@ func (s *Server) undoJob(c echo.Context) error {
 	}
 	u := &jobs.Job{Tenant: j.Tenant, Account: j.Account, Type: membership.JobUndoOffboard, Items: []jobs.Item{}}
 	readd := func(ws, role string) {
-		it := jobs.Item{Action: membership.ActionAdd, WorkspaceID: ws, Role: role, Email: plan.Email, PriorRole: role}
+		it := jobs.Item{Action: membership.ActionAdd, WorkspaceID: ws, OrganizationID: plan.OrganizationID, Role: role, Email: plan.Email, PriorRole: role}
 		if !orgEnded || plan.Email == "" {
 			it.UserID = plan.UserID
 		}
@@ -352,17 +352,8 @@ func (s *Server) undoJob(c echo.Context) error {
 	if len(u.Items) == 0 {
 		return newError(http.StatusConflict, "nothing_to_undo", "the job removed no membership")
 	}
-	if _, err := s.newWriteCall(withAccountQuery(c, j.Account)); err != nil {
-		return err
+	if _, err := s.store.GetAccount(c.Request().Context(), j.Tenant, j.Account); err != nil {
+		return accountError(err)
 	}
 	return s.submit(c, u)
-}
-
-// withAccountQuery sets integrated_account_id on the request's query, for routes that find the
-// account elsewhere (a job).
-func withAccountQuery(c echo.Context, account string) echo.Context {
-	q := c.Request().URL.Query()
-	q.Set("integrated_account_id", account)
-	c.Request().URL.RawQuery = q.Encode()
-	return c
 }

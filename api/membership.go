@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/dirgate/dirgate/adapters/podio"
 	"github.com/dirgate/dirgate/internal/cache"
+	"github.com/dirgate/dirgate/internal/jobs"
 	"github.com/dirgate/dirgate/internal/membership"
 	"github.com/dirgate/dirgate/internal/quota"
 	"github.com/dirgate/dirgate/internal/store"
@@ -47,17 +47,10 @@ func (w *writeCall) ctx() context.Context { return w.c.Request().Context() }
 
 // newWriteCall checks the query (integrated_account_id and the allowed flags) and the account.
 func (s *Server) newWriteCall(c echo.Context, allowed ...string) (*writeCall, error) {
-	q := c.QueryParams()
-	allowed = append(allowed, "integrated_account_id")
-	for k, v := range q {
-		if !containsString(allowed, k) {
-			return nil, badRequest(fmt.Sprintf("unknown query parameter %q; this route takes: %s", k, strings.Join(allowed, ", ")))
-		}
-		if len(v) > 1 {
-			return nil, badRequest(fmt.Sprintf("query parameter %q is given more than once", k))
-		}
+	if err := checkQuery(c, append(allowed, "integrated_account_id")); err != nil {
+		return nil, err
 	}
-	id := q.Get("integrated_account_id")
+	id := c.QueryParam("integrated_account_id")
 	if id == "" {
 		return nil, badRequest("integrated_account_id is required")
 	}
@@ -78,15 +71,6 @@ func accountError(err error) error {
 		return notFound("integrated account")
 	}
 	return err
-}
-
-func containsString(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
-	}
-	return false
 }
 
 // flag reads a boolean query parameter ("true" or "false", default false).
@@ -119,23 +103,44 @@ func (w *writeCall) workspace(id int64) (*podio.Space, error) {
 	return sp, nil
 }
 
-// invalidate drops the cached lists a membership change in the workspace and organization
-// touches: the member lists of both, all users, the person, and (when the linked person is
-// concerned) what they see.
-func (w *writeCall) invalidate(org, space, user int64) {
+// invalidate drops the cached lists a membership change of user touches (see
+// invalidateMembership).
+func (w *writeCall) invalidate(org int64, spaces []int64, user int64) {
+	w.s.invalidateMembership(w.ctx(), w.tenant, w.account, org, spaces, user)
+}
+
+// invalidateMembership drops the cached lists a membership change in the workspaces and the
+// organization touches: their member lists, all users, the person, and (when the linked person
+// is concerned) what they see. Unknown ids are 0 / absent.
+func (s *Server) invalidateMembership(ctx context.Context, tenant string, a store.Account, org int64, spaces []int64, user int64) {
 	keys := []string{"users", "user:" + strconv.FormatInt(user, 10)}
-	if space != 0 {
+	for _, space := range spaces {
 		keys = append(keys, "users:ws:"+strconv.FormatInt(space, 10), "ws:"+strconv.FormatInt(space, 10))
 	}
 	if org != 0 {
 		keys = append(keys, "users:org:"+strconv.FormatInt(org, 10), "org:"+strconv.FormatInt(org, 10))
 	}
-	if user == w.account.PodioUserID {
+	if user == a.PodioUserID {
 		keys = append(keys, "me", "ws", "orgs")
 	}
-	if err := w.s.cache.Invalidate(context.WithoutCancel(w.ctx()), cache.Scope{Tenant: w.tenant, Account: w.account.ID}, keys...); err != nil {
-		w.s.log.WarnContext(w.ctx(), "membership write: cache invalidation failed; lists may be stale until their TTL", "err", err)
+	if err := s.cache.Invalidate(context.WithoutCancel(ctx), cache.Scope{Tenant: tenant, Account: a.ID}, keys...); err != nil {
+		s.log.WarnContext(ctx, "membership write: cache invalidation failed; lists may be stale until their TTL", "err", err)
 	}
+}
+
+// JobWritten is told of every write a membership job made, to invalidate what it touched.
+func (s *Server) JobWritten(ctx context.Context, j *jobs.Job, it *jobs.Item) {
+	a, err := s.accountForRead(ctx, j.Tenant, j.Account)
+	if err != nil {
+		return
+	}
+	org, _ := strconv.ParseInt(it.OrganizationID, 10, 64)
+	user, _ := strconv.ParseInt(it.UserID, 10, 64)
+	var spaces []int64
+	if ws, err := strconv.ParseInt(it.WorkspaceID, 10, 64); err == nil {
+		spaces = []int64{ws}
+	}
+	s.invalidateMembership(ctx, j.Tenant, a, org, spaces, user)
 }
 
 type addMemberBody struct {
@@ -195,7 +200,7 @@ func (s *Server) addMember(c echo.Context) error {
 	if _, err := w.pc.SpaceMembers.Add(w.ctx(), space, req); err != nil {
 		return podioFailure(err)
 	}
-	w.invalidate(sp.OrgID, space, uid)
+	w.invalidate(sp.OrgID, []int64{space}, uid)
 	out.WorkspaceID = strconv.FormatInt(space, 10)
 	return c.JSON(http.StatusCreated, out)
 }
@@ -229,66 +234,56 @@ func (s *Server) changeMemberRole(c echo.Context) error {
 	if !membership.ValidRole(in.Role) {
 		return newError(http.StatusBadRequest, "invalid_role", "role must be light, regular or admin")
 	}
-	w, err := s.newWriteCall(c, "force")
+	space, user, err := s.changeMember(c, in.Role, func(w *writeCall, space, user int64) error {
+		_, err := w.pc.SpaceMembers.UpdateRole(w.ctx(), space, []int64{user}, in.Role)
+		return err
+	})
 	if err != nil {
 		return err
 	}
-	force, err := flag(c, "force")
-	if err != nil {
-		return err
-	}
-	space, err := pathID(c, "id", "workspace")
-	if err != nil {
-		return err
-	}
-	user, err := pathID(c, "user_id", "workspace member")
-	if err != nil {
-		return err
-	}
-	sp, err := w.workspace(space)
-	if err != nil {
-		return err
-	}
-	if err := w.guardLastAdmin(space, user, in.Role, force); err != nil {
-		return err
-	}
-	if _, err := w.pc.SpaceMembers.UpdateRole(w.ctx(), space, []int64{user}, in.Role); err != nil {
-		return podioFailure(err)
-	}
-	w.invalidate(sp.OrgID, space, user)
 	uid := strconv.FormatInt(user, 10)
 	return c.JSON(http.StatusOK, memberJSON{WorkspaceID: strconv.FormatInt(space, 10), UserID: &uid, Role: in.Role})
 }
 
 func (s *Server) removeMember(c echo.Context) error {
+	if _, _, err := s.changeMember(c, "", func(w *writeCall, space, user int64) error {
+		_, err := w.pc.SpaceMembers.End(w.ctx(), space, []int64{user})
+		return err
+	}); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// changeMember gives the workspace member of the path the role newRole ("" removes them) through
+// apply, after the last-admin guard (force=true skips it), and invalidates the affected lists.
+func (s *Server) changeMember(c echo.Context, newRole string, apply func(w *writeCall, space, user int64) error) (space, user int64, err error) {
 	w, err := s.newWriteCall(c, "force")
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	force, err := flag(c, "force")
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
-	space, err := pathID(c, "id", "workspace")
-	if err != nil {
-		return err
+	if space, err = pathID(c, "id", "workspace"); err != nil {
+		return 0, 0, err
 	}
-	user, err := pathID(c, "user_id", "workspace member")
-	if err != nil {
-		return err
+	if user, err = pathID(c, "user_id", "workspace member"); err != nil {
+		return 0, 0, err
 	}
 	sp, err := w.workspace(space)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
-	if err := w.guardLastAdmin(space, user, "", force); err != nil {
-		return err
+	if err := w.guardLastAdmin(space, user, newRole, force); err != nil {
+		return 0, 0, err
 	}
-	if _, err := w.pc.SpaceMembers.End(w.ctx(), space, []int64{user}); err != nil {
-		return podioFailure(err)
+	if err := apply(w, space, user); err != nil {
+		return 0, 0, podioFailure(err)
 	}
-	w.invalidate(sp.OrgID, space, user)
-	return c.NoContent(http.StatusNoContent)
+	w.invalidate(sp.OrgID, []int64{space}, user)
+	return space, user, nil
 }
 
 // endMemberPreview is Podio's end_member_info in unified terms.
@@ -340,13 +335,15 @@ func (s *Server) removeOrgMember(c echo.Context) error {
 	if _, err := w.pc.Orgs.EndMembership(w.ctx(), org, user); err != nil {
 		return podioFailure(err)
 	}
-	w.invalidate(org, 0, user)
+	var spaces []int64
 	for _, group := range [][]*podio.SpaceMember{info.ToPromote, info.ToRemove, info.ToDelete} {
-		for _, id := range spaceIDs(group) {
-			n, _ := strconv.ParseInt(id, 10, 64)
-			w.invalidate(0, n, user)
+		for _, m := range group {
+			if m != nil && m.Space != nil {
+				spaces = append(spaces, m.Space.SpaceID)
+			}
 		}
 	}
+	w.invalidate(org, spaces, user)
 	return c.NoContent(http.StatusNoContent)
 }
 

@@ -370,11 +370,20 @@ func TestSyncPlansAndApplies(t *testing.T) {
 	if !linked {
 		t.Errorf("mirror plan does not report the linked person: %s", r.body)
 	}
+	// The job's writes invalidate the cached member list: warm it first.
+	listPath := fmt.Sprintf("%s/users?workspace_id=%d&limit=100&%s", dir, space, q)
+	removed := mplan.Remove[0]["user_id"].(string)
+	if l := h.mustGet(listPath, tok); !strings.Contains(string(l.body), `"id":"`+removed+`"`) {
+		t.Fatalf("member %s missing from the list before the mirror", removed)
+	}
 	body["dry_run"] = false
 	r = h.do("POST", path, tok, body)
 	r.json(t, &job)
 	if j := awaitJob(t, h, tok, job.ID); j["status"] != "succeeded" {
 		t.Fatalf("mirror job: %v", j)
+	}
+	if l := h.mustGet(listPath, tok); l.header.Get("X-Cache") != "MISS" || strings.Contains(string(l.body), `"id":"`+removed+`"`) {
+		t.Errorf("after the mirror job the cached member list still shows %s (X-Cache %s)", removed, l.header.Get("X-Cache"))
 	}
 	final := podioMembers(t, h, tok, acct, space)
 	if len(admins(final)) == 0 {

@@ -191,9 +191,12 @@ func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger)
 	// The executor reaches Podio through the API server's accounts and budget; it is bound once
 	// the server exists.
 	var srv *api.Server
-	exec := &membership.Executor{DefaultCooldown: cfg.QuotaCooldown, Client: func(ctx context.Context, tenant, account string) (context.Context, *podio.Client, error) {
-		return srv.JobClient(ctx, tenant, account)
-	}}
+	exec := &membership.Executor{DefaultCooldown: cfg.QuotaCooldown,
+		Client: func(ctx context.Context, tenant, account string) (context.Context, *podio.Client, error) {
+			return srv.JobClient(ctx, tenant, account)
+		},
+		Written: func(ctx context.Context, j *jobs.Job, it *jobs.Item) { srv.JobWritten(ctx, j, it) },
+	}
 	eng, err := jobs.New(jobs.Options{
 		Client: rc, Prefix: cfg.RedisPrefix, Queue: strings.TrimSuffix(cfg.RedisPrefix, ":") + ":jobs", Logger: log,
 		Concurrency: cfg.JobConcurrency, Executors: map[string]jobs.Executor{

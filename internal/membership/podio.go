@@ -59,6 +59,8 @@ type ClientFor func(ctx context.Context, tenant, account string) (context.Contex
 // Executor performs membership items; it implements jobs.Executor.
 type Executor struct {
 	Client ClientFor
+	// Written, when set, is told of each write that took effect (to invalidate caches).
+	Written func(ctx context.Context, j *jobs.Job, it *jobs.Item)
 	// DefaultCooldown is the wait after a 420 that names none.
 	DefaultCooldown time.Duration
 	Now             func() time.Time
@@ -74,8 +76,16 @@ func id(s string) (int64, error) {
 	return n, nil
 }
 
-// Do performs one item.
+// Do performs one item and, when it took effect, tells Written.
 func (x *Executor) Do(ctx context.Context, j *jobs.Job, it *jobs.Item) error {
+	err := x.do(ctx, j, it)
+	if err == nil && x.Written != nil && it.Action != ActionVerify {
+		x.Written(ctx, j, it)
+	}
+	return err
+}
+
+func (x *Executor) do(ctx context.Context, j *jobs.Job, it *jobs.Item) error {
 	ctx, pc, err := x.Client(ctx, j.Tenant, j.Account)
 	if err != nil {
 		return x.classify(err)
