@@ -57,7 +57,7 @@ func (t CacheTTLs) withDefaults() CacheTTLs {
 
 func (s *Server) registerDirectory(e *echo.Echo, auth echo.MiddlewareFunc) {
 	e.GET(dirPrefix+"/me", s.getMe, auth)
-	e.PATCH(dirPrefix+"/me", s.updateMe, auth)
+	e.PATCH(dirPrefix+"/me", s.updateMe, auth, s.idempotent)
 	e.GET(dirPrefix+"/organizations", s.listOrganizations, auth)
 	e.GET(dirPrefix+"/organizations/:id", s.getOrganization, auth)
 	e.GET(dirPrefix+"/workspaces", s.listWorkspaces, auth)

@@ -32,6 +32,7 @@ import (
 	"github.com/dirgate/dirgate/internal/cache"
 	"github.com/dirgate/dirgate/internal/creds"
 	"github.com/dirgate/dirgate/internal/crypt"
+	"github.com/dirgate/dirgate/internal/idempotency"
 	"github.com/dirgate/dirgate/internal/jobs"
 	"github.com/dirgate/dirgate/internal/membership"
 	"github.com/dirgate/dirgate/internal/quota"
@@ -235,6 +236,10 @@ func (h *harness) newReplica(o harnessOptions, ver *tenantauth.Verifier) *replic
 			h.rdb.SRem(ctx, "asynq:queues", queue)
 		})
 	}
+	idem, err := idempotency.New(idempotency.Options{Client: rc, Prefix: h.rdb.Prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
 	r.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { r.srv.ServeHTTP(w, req) }))
 	t.Cleanup(r.ts.Close)
 	pub, _ := url.Parse(r.ts.URL)
@@ -243,7 +248,7 @@ func (h *harness) newReplica(o harnessOptions, ver *tenantauth.Verifier) *replic
 		AllowPasswordGrant: o.allowPassword, Logger: log, Now: h.clock.Now,
 		Cache: ch, Ring: h.ring, CacheTTL: o.ttl, RequestTimeout: o.requestTimeout, PodioPageSize: o.podioPageSize,
 		Minter: h.minter, ProxyMaxBody: o.proxyMaxBody, Budget: budget, ProxyClient: &http.Client{Transport: rt},
-		Jobs: eng,
+		Jobs: eng, Idempotency: idem,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -21,16 +21,16 @@ import (
 
 // registerMembership adds the membership write routes, sync, offboarding and jobs.
 func (s *Server) registerMembership(e *echo.Echo, auth echo.MiddlewareFunc) {
-	e.POST(dirPrefix+"/workspaces/:id/members", s.addMember, auth)
-	e.PATCH(dirPrefix+"/workspaces/:id/members/:user_id", s.changeMemberRole, auth)
-	e.DELETE(dirPrefix+"/workspaces/:id/members/:user_id", s.removeMember, auth)
-	e.DELETE(dirPrefix+"/organizations/:id/members/:user_id", s.removeOrgMember, auth)
-	e.POST(dirPrefix+"/workspaces/:id/members/sync", s.syncMembers, auth)
-	e.POST(dirPrefix+"/users/:id/offboard", s.offboard, auth)
+	e.POST(dirPrefix+"/workspaces/:id/members", s.addMember, auth, s.idempotent)
+	e.PATCH(dirPrefix+"/workspaces/:id/members/:user_id", s.changeMemberRole, auth, s.idempotent)
+	e.DELETE(dirPrefix+"/workspaces/:id/members/:user_id", s.removeMember, auth, s.idempotent)
+	e.DELETE(dirPrefix+"/organizations/:id/members/:user_id", s.removeOrgMember, auth, s.idempotent)
+	e.POST(dirPrefix+"/workspaces/:id/members/sync", s.syncMembers, auth, s.idempotent)
+	e.POST(dirPrefix+"/users/:id/offboard", s.offboard, auth, s.idempotent)
 	e.GET("/jobs", s.listJobs, auth)
 	e.GET("/jobs/:id", s.getJob, auth)
-	e.POST("/jobs/:id/cancel", s.cancelJob, auth)
-	e.POST("/jobs/:id/undo", s.undoJob, auth)
+	e.POST("/jobs/:id/cancel", s.cancelJob, auth, s.idempotent)
+	e.POST("/jobs/:id/undo", s.undoJob, auth, s.idempotent)
 }
 
 // writeCall is one membership write: the account (read from Redis: writes must not act on a

@@ -20,6 +20,7 @@ import (
 	"github.com/dirgate/dirgate/internal/cache"
 	"github.com/dirgate/dirgate/internal/creds"
 	"github.com/dirgate/dirgate/internal/crypt"
+	"github.com/dirgate/dirgate/internal/idempotency"
 	"github.com/dirgate/dirgate/internal/jobs"
 	"github.com/dirgate/dirgate/internal/proxy"
 	"github.com/dirgate/dirgate/internal/quota"
@@ -72,6 +73,9 @@ type Options struct {
 	Budget *quota.Budget
 	// Jobs runs membership jobs (sync, offboarding, undo). nil: those routes answer 501.
 	Jobs *jobs.Engine
+	// Idempotency keeps the answers to writes sent with an Idempotency-Key. nil: such writes
+	// answer 501.
+	Idempotency *idempotency.Store
 }
 
 // Server is the dirgate HTTP API.
@@ -97,6 +101,7 @@ type Server struct {
 	// known holds the last account records read, for reads while Redis is down (accountForRead).
 	known *store.Memo[store.Account]
 	jobs  *jobs.Engine
+	idem  *idempotency.Store
 
 	draining atomic.Bool
 	// redisSeen is set once Redis has answered a readiness probe: a replica that lost Redis later
@@ -140,7 +145,7 @@ func New(o Options) (*Server, error) {
 		cache: o.Cache, ring: o.Ring, ttl: o.CacheTTL.withDefaults(), podioPageSize: o.PodioPageSize, cursorTTL: o.CursorTTL,
 		minter: o.Minter, requestTimeout: o.RequestTimeout, budget: o.Budget,
 		known: store.NewMemo[store.Account](maxKnownAccounts, "account records", o.Logger),
-		jobs:  o.Jobs,
+		jobs:  o.Jobs, idem: o.Idempotency,
 	}
 	fw, err := proxy.New(proxy.Options{Base: o.Podio.BaseURL, Client: o.ProxyClient, MaxBody: o.ProxyMaxBody})
 	if err != nil {
