@@ -32,6 +32,7 @@ import (
 	"github.com/dirgate/dirgate/internal/cache"
 	"github.com/dirgate/dirgate/internal/creds"
 	"github.com/dirgate/dirgate/internal/crypt"
+	"github.com/dirgate/dirgate/internal/events"
 	"github.com/dirgate/dirgate/internal/idempotency"
 	"github.com/dirgate/dirgate/internal/jobs"
 	"github.com/dirgate/dirgate/internal/membership"
@@ -100,6 +101,7 @@ type replica struct {
 	cacheClient redis.UniversalClient
 	proxyTS     *httptest.Server // the root proxy listener
 	jobs        *jobs.Engine     // nil unless harnessOptions.jobs
+	events      *events.Log
 }
 
 type harness struct {
@@ -240,6 +242,11 @@ func (h *harness) newReplica(o harnessOptions, ver *tenantauth.Verifier) *replic
 	if err != nil {
 		t.Fatal(err)
 	}
+	evlog, err := events.New(events.Options{Client: rc, Prefix: h.rdb.Prefix, Now: h.clock.Now, Logger: log})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.events = evlog
 	r.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { r.srv.ServeHTTP(w, req) }))
 	t.Cleanup(r.ts.Close)
 	pub, _ := url.Parse(r.ts.URL)
@@ -248,7 +255,7 @@ func (h *harness) newReplica(o harnessOptions, ver *tenantauth.Verifier) *replic
 		AllowPasswordGrant: o.allowPassword, Logger: log, Now: h.clock.Now,
 		Cache: ch, Ring: h.ring, CacheTTL: o.ttl, RequestTimeout: o.requestTimeout, PodioPageSize: o.podioPageSize,
 		Minter: h.minter, ProxyMaxBody: o.proxyMaxBody, Budget: budget, ProxyClient: &http.Client{Transport: rt},
-		Jobs: eng, Idempotency: idem,
+		Jobs: eng, Idempotency: idem, Events: evlog,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -20,6 +20,7 @@ import (
 	"github.com/dirgate/dirgate/internal/cache"
 	"github.com/dirgate/dirgate/internal/creds"
 	"github.com/dirgate/dirgate/internal/crypt"
+	"github.com/dirgate/dirgate/internal/events"
 	"github.com/dirgate/dirgate/internal/idempotency"
 	"github.com/dirgate/dirgate/internal/jobs"
 	"github.com/dirgate/dirgate/internal/proxy"
@@ -76,6 +77,8 @@ type Options struct {
 	// Idempotency keeps the answers to writes sent with an Idempotency-Key. nil: such writes
 	// answer 501.
 	Idempotency *idempotency.Store
+	// Events records change events (the feed, webhooks). nil: no events are recorded.
+	Events *events.Log
 }
 
 // Server is the dirgate HTTP API.
@@ -102,6 +105,8 @@ type Server struct {
 	known *store.Memo[store.Account]
 	jobs  *jobs.Engine
 	idem  *idempotency.Store
+	// events is nil when no events are recorded.
+	events *events.Log
 
 	draining atomic.Bool
 	// redisSeen is set once Redis has answered a readiness probe: a replica that lost Redis later
@@ -145,7 +150,7 @@ func New(o Options) (*Server, error) {
 		cache: o.Cache, ring: o.Ring, ttl: o.CacheTTL.withDefaults(), podioPageSize: o.PodioPageSize, cursorTTL: o.CursorTTL,
 		minter: o.Minter, requestTimeout: o.RequestTimeout, budget: o.Budget,
 		known: store.NewMemo[store.Account](maxKnownAccounts, "account records", o.Logger),
-		jobs:  o.Jobs, idem: o.Idempotency,
+		jobs:  o.Jobs, idem: o.Idempotency, events: o.Events,
 	}
 	fw, err := proxy.New(proxy.Options{Base: o.Podio.BaseURL, Client: o.ProxyClient, MaxBody: o.ProxyMaxBody})
 	if err != nil {

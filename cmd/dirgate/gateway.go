@@ -20,6 +20,7 @@ import (
 	"github.com/dirgate/dirgate/internal/config"
 	"github.com/dirgate/dirgate/internal/creds"
 	"github.com/dirgate/dirgate/internal/crypt"
+	"github.com/dirgate/dirgate/internal/events"
 	"github.com/dirgate/dirgate/internal/idempotency"
 	"github.com/dirgate/dirgate/internal/jobs"
 	"github.com/dirgate/dirgate/internal/membership"
@@ -38,6 +39,8 @@ type gateway struct {
 	cacheRedis redis.UniversalClient
 	// jobs runs membership jobs; serveAll starts and stops its workers.
 	jobs *jobs.Engine
+	// events records change events.
+	events *events.Log
 }
 
 func (g *gateway) Close() error {
@@ -213,12 +216,16 @@ func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
+	evlog, err := events.New(events.Options{Client: rc, Prefix: cfg.RedisPrefix, Retention: cfg.EventRetention, Logger: log})
+	if err != nil {
+		return nil, err
+	}
 	srv, err = api.New(api.Options{
 		Store: st, Creds: mgr, Verifier: ver, Podio: pc, PublicURL: pub,
 		AllowPasswordGrant: cfg.AllowPasswordGrant, LinkTokenTTL: cfg.LinkTokenTTL,
 		RequestTimeout: cfg.RequestTimeout, Logger: log,
 		Cache: ch, Ring: ring, PodioPageSize: cfg.PodioPageSize, CursorTTL: cfg.CursorTTL,
-		Minter: minter, ProxyMaxBody: cfg.ProxyMaxBody, Budget: budget, Jobs: eng, Idempotency: idem,
+		Minter: minter, ProxyMaxBody: cfg.ProxyMaxBody, Budget: budget, Jobs: eng, Idempotency: idem, Events: evlog,
 		ProxyClient: &http.Client{Transport: rt},
 		CacheTTL: api.CacheTTLs{
 			Me: cfg.CacheTTLMe, Organizations: cfg.CacheTTLOrgs, Workspaces: cfg.CacheTTLWorkspaces,
@@ -231,7 +238,7 @@ func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger)
 		}
 		return nil, err
 	}
-	return &gateway{api: srv, store: st, redis: rc, cacheRedis: cacheRedis, jobs: eng}, nil
+	return &gateway{api: srv, store: st, redis: rc, cacheRedis: cacheRedis, jobs: eng, events: evlog}, nil
 }
 
 // newLogger returns a JSON logger at the configured level.

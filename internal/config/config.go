@@ -65,6 +65,7 @@ type Config struct {
 	PodioRetries       int           `env:"DIRGATE_PODIO_RETRIES" envDefault:"2" doc:"retries of idempotent Podio calls on network errors, 502, 503 and 504 (full-jitter backoff, 100 ms base, 2 s cap, within the request deadline)"`
 	BreakerFailures    int           `env:"DIRGATE_BREAKER_FAILURES" envDefault:"5" doc:"consecutive Podio failures (network errors, 5xx) that open the circuit breaker"`
 	BreakerOpen        time.Duration `env:"DIRGATE_BREAKER_OPEN" envDefault:"30s" doc:"how long the circuit breaker stays open before one probe call"`
+	EventRetention     time.Duration `env:"DIRGATE_EVENT_RETENTION" envDefault:"168h" doc:"how long change events stay in the events feed (GET /events)"`
 	PodioPageSize      int           `env:"DIRGATE_PODIO_PAGE_SIZE" envDefault:"100" doc:"page size asked of Podio's paged member lists (the largest Podio serves; Podio documents no maximum)"`
 }
 
