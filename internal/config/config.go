@@ -294,6 +294,7 @@ func (c Config) Validate() error {
 		{"DIRGATE_CACHE_TTL_WORKSPACES", c.CacheTTLWorkspaces},
 		{"DIRGATE_CACHE_TTL_USERS", c.CacheTTLUsers},
 		{"DIRGATE_CURSOR_TTL", c.CursorTTL},
+		{"DIRGATE_EVENT_RETENTION", c.EventRetention},
 	} {
 		if d.v <= 0 {
 			add("%s is %s: set a positive duration such as 30s", d.name, d.v)

@@ -80,6 +80,7 @@ func TestLoadDefaults(t *testing.T) {
 		PodioRetries:       2,
 		BreakerFailures:    5,
 		BreakerOpen:        30 * time.Second,
+		EventRetention:     7 * 24 * time.Hour,
 	}
 	for name, env := range map[string][]string{
 		"nil":                 nil,
