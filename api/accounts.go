@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/dirgate/dirgate/adapters/podio"
+	"github.com/dirgate/dirgate/internal/events"
 	"github.com/dirgate/dirgate/internal/store"
 	"github.com/dirgate/dirgate/unified"
 )
@@ -127,6 +128,7 @@ func (s *Server) createAccount(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	s.emitAccount(ctx, events.IntegratedAccountCreated, a)
 	return c.JSON(http.StatusCreated, toAccountJSON(a))
 }
 
@@ -202,10 +204,16 @@ func (s *Server) getAccount(c echo.Context) error {
 }
 
 func (s *Server) deleteAccount(c echo.Context) error {
-	if err := s.store.DeleteAccount(c.Request().Context(), tenantOf(c), c.Param("id")); err != nil {
+	ctx := c.Request().Context()
+	a, err := s.store.GetAccount(ctx, tenantOf(c), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	if err := s.store.DeleteAccount(ctx, tenantOf(c), c.Param("id")); err != nil {
 		return err
 	}
 	s.known.Forget(tenantOf(c) + "/" + c.Param("id"))
+	s.emitAccount(ctx, events.IntegratedAccountDeleted, a)
 	return c.NoContent(http.StatusNoContent)
 }
 

@@ -216,14 +216,17 @@ type listSpec struct {
 }
 
 // parseLimit reads limit (1..100, default 20).
-func parseLimit(c echo.Context) (int, error) {
+func parseLimit(c echo.Context) (int, error) { return limitParam(c, defaultLimit, maxLimit) }
+
+// limitParam reads limit: 1..most, def when absent.
+func limitParam(c echo.Context, def, most int) (int, error) {
 	v := c.QueryParam("limit")
 	if v == "" {
-		return defaultLimit, nil
+		return def, nil
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > maxLimit {
-		return 0, badRequest(fmt.Sprintf("limit must be an integer from 1 to %d", maxLimit))
+	if err != nil || n < 1 || n > most {
+		return 0, badRequest(fmt.Sprintf("limit must be an integer from 1 to %d", most))
 	}
 	return n, nil
 }

@@ -187,7 +187,9 @@ func (h *harness) newReplica(o harnessOptions, ver *tenantauth.Verifier) *replic
 	}
 	pc.OAuthConfig = podio.OAuthConfig{ClientID: "demo-client", ClientSecret: "demo-secret"}
 	pc.Now = h.clock.Now
-	mgr := creds.New(creds.Options{Store: st, Refresher: pc.OAuth, Now: h.clock.Now, Logger: log})
+	r := &replica{store: st}
+	mgr := creds.New(creds.Options{Store: st, Refresher: pc.OAuth, Now: h.clock.Now, Logger: log,
+		OnNeedsReauth: func(ctx context.Context, a store.Account) { r.srv.AccountNeedsReauth(ctx, a) }})
 
 	cacheClient := rc
 	if o.cacheRedisURL != "" {
@@ -209,7 +211,7 @@ func (h *harness) newReplica(o harnessOptions, ver *tenantauth.Verifier) *replic
 		t.Fatal(err)
 	}
 
-	r := &replica{store: st, cacheClient: cacheClient}
+	r.cacheClient = cacheClient
 	var eng *jobs.Engine
 	if o.jobs {
 		exec := &membership.Executor{DefaultCooldown: time.Minute, Now: h.clock.Now,
@@ -222,6 +224,7 @@ func (h *harness) newReplica(o harnessOptions, ver *tenantauth.Verifier) *replic
 		if eng, err = jobs.New(jobs.Options{
 			Client: rc, Prefix: h.rdb.Prefix, Queue: queue, Logger: log, Now: h.clock.Now,
 			PollInterval: 50 * time.Millisecond, MaxWait: 200 * time.Millisecond, OwnerTTL: 3 * time.Second,
+			OnFinish: func(ctx context.Context, j *jobs.Job) { r.srv.JobFinished(ctx, j) },
 			Executors: map[string]jobs.Executor{
 				membership.JobWorkspaceSync: exec, membership.JobOffboard: exec, membership.JobUndoOffboard: exec,
 			},

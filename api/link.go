@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/dirgate/dirgate/internal/events"
 	"github.com/dirgate/dirgate/internal/store"
 	"github.com/dirgate/dirgate/unified"
 )
@@ -179,6 +180,9 @@ func (s *Server) linkCallback(c echo.Context) error {
 		if err != nil {
 			return err
 		}
+		if prev.Status != store.StatusActive {
+			s.emitAccount(ctx, events.IntegratedAccountReactivated, acct)
+		}
 	} else {
 		acct, err = s.store.CreateAccount(ctx, store.Account{
 			Tenant: lt.Tenant, Provider: providerPodio, Status: "active", GrantType: grantAuthorizationCode,
@@ -187,6 +191,7 @@ func (s *Server) linkCallback(c echo.Context) error {
 		if err != nil {
 			return err
 		}
+		s.emitAccount(ctx, events.IntegratedAccountCreated, acct)
 	}
 	return c.Redirect(http.StatusFound, withQuery(lt.RedirectURI, url.Values{"integrated_account_id": {acct.ID}}))
 }

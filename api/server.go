@@ -187,6 +187,7 @@ func New(o Options) (*Server, error) {
 	s.registerDirectory(e, auth)
 	s.registerMembership(e, auth)
 	e.GET("/integrated-accounts/:id/budget", s.getBudget, auth)
+	e.GET("/events", s.listEvents, auth)
 	e.POST("/integrated-accounts/:id/proxy-tokens", s.createProxyToken, auth)
 	e.DELETE("/integrated-accounts/:id/proxy-tokens", s.revokeProxyTokens, auth)
 	e.Any("/proxy/:id/*", s.proxyByPath)

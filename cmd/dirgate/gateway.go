@@ -181,7 +181,10 @@ func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("DIRGATE_PUBLIC_URL: %w", err)
 	}
-	mgr := creds.New(creds.Options{Store: st, Refresher: pc.OAuth, Margin: cfg.RefreshMargin, Logger: log})
+	// Pieces built before the API server tell it of events through srv, bound once it exists.
+	var srv *api.Server
+	mgr := creds.New(creds.Options{Store: st, Refresher: pc.OAuth, Margin: cfg.RefreshMargin, Logger: log,
+		OnNeedsReauth: func(ctx context.Context, a store.Account) { srv.AccountNeedsReauth(ctx, a) }})
 	// Account-scoped proxy tokens are signed with the tenant HS256 secret, when there is one.
 	var minter *tenantauth.Minter
 	if cfg.JWTSecret != "" {
@@ -193,9 +196,7 @@ func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
-	// The executor reaches Podio through the API server's accounts and budget; it is bound once
-	// the server exists.
-	var srv *api.Server
+	// The executor reaches Podio through the API server's accounts and budget.
 	exec := &membership.Executor{DefaultCooldown: cfg.QuotaCooldown,
 		Client: func(ctx context.Context, tenant, account string) (context.Context, *podio.Client, error) {
 			return srv.JobClient(ctx, tenant, account)
@@ -204,7 +205,8 @@ func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger)
 	}
 	eng, err := jobs.New(jobs.Options{
 		Client: rc, Prefix: cfg.RedisPrefix, Queue: strings.TrimSuffix(cfg.RedisPrefix, ":") + ":jobs", Logger: log,
-		Concurrency: cfg.JobConcurrency, Executors: map[string]jobs.Executor{
+		Concurrency: cfg.JobConcurrency, OnFinish: func(ctx context.Context, j *jobs.Job) { srv.JobFinished(ctx, j) },
+		Executors: map[string]jobs.Executor{
 			membership.JobWorkspaceSync: exec, membership.JobOffboard: exec, membership.JobUndoOffboard: exec,
 		},
 	})

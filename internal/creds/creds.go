@@ -57,6 +57,9 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives refresh events (never token values); nil discards them.
 	Logger *slog.Logger
+	// OnNeedsReauth is told when this manager marks an account needs_reauth (Podio refused its
+	// refresh token); nil: nobody is told.
+	OnNeedsReauth func(ctx context.Context, a store.Account)
 }
 
 // Manager supplies access tokens for integrated accounts and coordinates their refresh. It is
@@ -69,6 +72,8 @@ type Manager struct {
 	lockWait  time.Duration
 	now       func() time.Time
 	log       *slog.Logger
+	// onNeedsReauth: see Options.OnNeedsReauth.
+	onNeedsReauth func(ctx context.Context, a store.Account)
 
 	mu      sync.Mutex
 	flights map[string]*flight
@@ -100,6 +105,8 @@ func New(opts Options) *Manager {
 		log:       opts.Logger,
 		flights:   map[string]*flight{},
 		known:     store.NewMemo[*podio.Token](maxKnown, "access tokens", opts.Logger),
+
+		onNeedsReauth: opts.OnNeedsReauth,
 	}
 	if m.margin <= 0 {
 		m.margin = DefaultMargin
@@ -388,10 +395,13 @@ func (m *Manager) invalidGrant(ctx context.Context, tenant, id string, a store.A
 			return m.refreshLocked(ctx, tenant, id, a2, c2, false)
 		}
 	}
-	_, err = m.store.SetStatusIfVersion(ctx, tenant, id, store.StatusNeedsReauth, a2.Version)
+	marked, err := m.store.SetStatusIfVersion(ctx, tenant, id, store.StatusNeedsReauth, a2.Version)
 	switch {
 	case err == nil:
 		m.log.WarnContext(ctx, "refresh token refused by Podio; account needs re-authorization", "tenant", tenant, "account", id)
+		if m.onNeedsReauth != nil {
+			m.onNeedsReauth(ctx, marked)
+		}
 	case errors.Is(err, unified.ErrConflict):
 		// Replaced meanwhile (a re-link): use the new credentials if they are good.
 		if a3, c3, lerr := m.store.LoadCredentials(ctx, tenant, id); lerr == nil && usable(a3) == nil && !m.expiring(c3) {

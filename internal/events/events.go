@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -104,13 +103,15 @@ func (l *Log) dispatchKey() string          { return l.prefix + "{events}:dispat
 // Retention is how long events are kept.
 func (l *Log) Retention() time.Duration { return l.retention }
 
-// appendScript adds the event ARGV[2] to the tenant feed KEYS[1] and to the dispatch stream
-// KEYS[2], trimming both to ids after ARGV[1] (ms), and keeps an idle feed for ARGV[3] ms; it
-// returns the feed id.
+// appendScript adds the event ARGV[1] to the tenant feed KEYS[1] and to the dispatch stream
+// KEYS[2], trimming both to the last ARGV[2] ms (by Redis's clock, which also makes the stream
+// ids), and keeps an idle feed for that long; it returns the feed id.
 var appendScript = redis.NewScript(`
-local id = redis.call('XADD', KEYS[1], 'MINID', '~', ARGV[1], '*', 'e', ARGV[2])
-redis.call('XADD', KEYS[2], 'MINID', '~', ARGV[1], '*', 'id', id, 'e', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
+local t = redis.call('TIME')
+local minid = tostring(tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[2]))
+local id = redis.call('XADD', KEYS[1], 'MINID', '~', minid, '*', 'e', ARGV[1])
+redis.call('XADD', KEYS[2], 'MINID', '~', minid, '*', 'id', id, 'e', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return id
 `)
 
@@ -126,9 +127,7 @@ func (l *Log) Emit(ctx context.Context, tenant, account, typ string, data any) (
 	if err != nil {
 		return Event{}, err
 	}
-	minID := strconv.FormatInt(l.now().Add(-l.retention).UnixMilli(), 10)
-	id, err := appendScript.Run(ctx, l.rc, []string{l.feedKey(tenant), l.dispatchKey()},
-		minID, body, l.retention.Milliseconds()).Text()
+	id, err := appendScript.Run(ctx, l.rc, []string{l.feedKey(tenant), l.dispatchKey()}, body, l.retention.Milliseconds()).Text()
 	if err != nil {
 		return Event{}, fmt.Errorf("events: append %s: %w", typ, err)
 	}

@@ -53,8 +53,12 @@ type Options struct {
 	// PollInterval is how often asynq looks for due retries and new tasks; default asynq's
 	// (5 s and 1 s). Tests shorten it.
 	PollInterval time.Duration
-	Now          func() time.Time
-	Logger       *slog.Logger
+	// OnFinish is told once a job has succeeded or failed (not when canceled), after its final
+	// record is saved; a replica that dies before telling leaves it to the next run of the task,
+	// so it may, rarely, be told twice.
+	OnFinish func(ctx context.Context, j *Job)
+	Now      func() time.Time
+	Logger   *slog.Logger
 }
 
 // Engine submits, reads, cancels and runs jobs.
@@ -67,6 +71,7 @@ type Engine struct {
 	ownerTTL  time.Duration
 	maxWait   time.Duration
 	maxRetry  int
+	onFinish  func(ctx context.Context, j *Job)
 	now       func() time.Time
 	log       *slog.Logger
 
@@ -83,6 +88,7 @@ func New(o Options) (*Engine, error) {
 	e := &Engine{
 		rdb: o.Client, prefix: o.Prefix, queue: o.Queue, executors: o.Executors, retention: o.Retention,
 		ownerTTL: o.OwnerTTL, maxWait: o.MaxWait, maxRetry: o.MaxRetry, now: o.Now, log: o.Logger,
+		onFinish: o.OnFinish,
 	}
 	if e.queue == "" {
 		e.queue = DefaultQueue
@@ -144,6 +150,9 @@ func (e *Engine) Stop() { e.server.Stop() }
 func (e *Engine) jobKey(id string) string    { return e.prefix + "{job:" + id + "}" }
 func (e *Engine) ownerKey(id string) string  { return e.jobKey(id) + ":owner" }
 func (e *Engine) cancelKey(id string) string { return e.jobKey(id) + ":cancel" }
+
+// reportedKey is set once OnFinish was told of the job's end.
+func (e *Engine) reportedKey(id string) string { return e.jobKey(id) + ":reported" }
 func (e *Engine) indexKey(tenant string) string {
 	return e.prefix + "jobs:" + tenant
 }

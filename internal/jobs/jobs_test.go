@@ -311,3 +311,52 @@ func TestCancel(t *testing.T) {
 		t.Errorf("canceled job: %s %+v", got.Status, got.Progress())
 	}
 }
+
+// TestOnFinishReportedOnce: OnFinish hears of each succeeded or failed job once, on whichever
+// replica ran it, and never of a canceled one.
+func TestOnFinishReportedOnce(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var mu sync.Mutex
+	told := map[string][]jobs.Status{}
+	onFinish := func(o *jobs.Options) {
+		o.OnFinish = func(_ context.Context, j *jobs.Job) {
+			mu.Lock()
+			defer mu.Unlock()
+			told[j.ID] = append(told[j.ID], j.Status)
+		}
+	}
+	rec := newRecorder()
+	rec.script = func(it *jobs.Item) error {
+		if it.UserID == "bad" {
+			return jobs.Permanent(jobs.Error{Code: "forbidden_upstream", Message: "no"}, errors.New("403"))
+		}
+		if it.UserID == "slow" {
+			time.Sleep(300 * time.Millisecond)
+		}
+		return nil
+	}
+	en := e.engine(t, rec, onFinish)
+	e.engine(t, rec, onFinish) // a second replica
+	ok := &jobs.Job{Tenant: "acme", Account: "a1", Type: "test", Items: items(3)}
+	bad := &jobs.Job{Tenant: "acme", Account: "a1", Type: "test", Items: []jobs.Item{{Action: "add", UserID: "bad"}}}
+	canceled := &jobs.Job{Tenant: "acme", Account: "a1", Type: "test", Items: []jobs.Item{{Action: "add", UserID: "slow"}, {Action: "add", UserID: "slow"}}}
+	for _, j := range []*jobs.Job{ok, bad, canceled} {
+		if err := en.Submit(t.Context(), j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := en.Cancel(t.Context(), "acme", canceled.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range []*jobs.Job{ok, bad, canceled} {
+		await(t, en, "acme", j.ID, 20*time.Second, final)
+	}
+	time.Sleep(200 * time.Millisecond) // let a (wrong) second report arrive
+	mu.Lock()
+	defer mu.Unlock()
+	want := map[string][]jobs.Status{ok.ID: {jobs.Succeeded}, bad.ID: {jobs.Failed}}
+	if len(told) != 2 || fmt.Sprint(told[ok.ID]) != fmt.Sprint(want[ok.ID]) || fmt.Sprint(told[bad.ID]) != fmt.Sprint(want[bad.ID]) {
+		t.Errorf("OnFinish heard %v, want %v (and nothing of the canceled job)", told, want)
+	}
+}

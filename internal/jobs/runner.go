@@ -76,6 +76,7 @@ func (e *Engine) handle(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	if j.Status.Final() {
+		e.reportFinish(ctx, j) // a runner that died between its final save and the report
 		return nil
 	}
 	ex := e.executors[j.Type]
@@ -100,6 +101,9 @@ func (e *Engine) handle(ctx context.Context, t *asynq.Task) error {
 	defer stop()
 
 	err = r.items(ctx, ex)
+	if err == nil {
+		e.reportFinish(ctx, r.j)
+	}
 	if err == nil || errors.Is(err, errLostOwnership) {
 		return err
 	}
@@ -115,6 +119,8 @@ func (e *Engine) handle(ctx context.Context, t *asynq.Task) error {
 	}
 	if serr := r.save(ctx); serr != nil {
 		e.log.WarnContext(ctx, "jobs: save after a failed run", "job", id, "err", serr)
+	} else if r.j.Status.Final() {
+		e.reportFinish(ctx, r.j)
 	}
 	e.log.WarnContext(ctx, "jobs: run ended early; it will be retried", "job", id, "err", err)
 	return err
@@ -137,6 +143,20 @@ func (r *run) keepOwning(ctx context.Context) func() {
 		}
 	}()
 	return cancel
+}
+
+// reportFinish tells OnFinish of a succeeded or failed job, unless it was told already.
+func (e *Engine) reportFinish(ctx context.Context, j *Job) {
+	if e.onFinish == nil || (j.Status != Succeeded && j.Status != Failed) {
+		return
+	}
+	if n, err := e.rdb.Exists(ctx, e.reportedKey(j.ID)).Result(); err == nil && n > 0 {
+		return // told already
+	}
+	e.onFinish(ctx, j)
+	if err := e.rdb.Set(context.WithoutCancel(ctx), e.reportedKey(j.ID), "1", e.retention).Err(); err != nil {
+		e.log.WarnContext(ctx, "jobs: recording the finish report failed; it may be reported again", "job", j.ID, "err", err)
+	}
 }
 
 func (r *run) finish(s Status, jerr *Error) {
