@@ -26,6 +26,7 @@ func (s *Server) registerMembership(e *echo.Echo, auth echo.MiddlewareFunc) {
 	e.DELETE(dirPrefix+"/workspaces/:id/members/:user_id", s.removeMember, auth)
 	e.DELETE(dirPrefix+"/organizations/:id/members/:user_id", s.removeOrgMember, auth)
 	e.POST(dirPrefix+"/workspaces/:id/members/sync", s.syncMembers, auth)
+	e.POST(dirPrefix+"/members/sync", s.syncWorkspaces, auth)
 	e.POST(dirPrefix+"/users/:id/offboard", s.offboard, auth)
 	e.GET("/jobs", s.listJobs, auth)
 	e.GET("/jobs/:id", s.getJob, auth)
