@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/dirgate/dirgate/adapters/podio"
 	"github.com/dirgate/dirgate/internal/jobs"
 	"github.com/dirgate/dirgate/internal/membership"
 )
@@ -124,12 +126,10 @@ type syncBody struct {
 	DryRun            bool                 `json:"dry_run"`
 }
 
-// syncMembers plans (dry_run) or starts (202, a job) a declarative membership sync.
-func (s *Server) syncMembers(c echo.Context) error {
-	var in syncBody
-	if err := bindJSON(c, &in); err != nil {
-		return err
-	}
+// check validates what the request says on its own, before any Podio call, and fills in the
+// default role. Planning against an empty workspace checks the mode, the roles, the addresses
+// and duplicates: with many target workspaces a bad request must not cost a Podio call each.
+func (in *syncBody) check() error {
 	if in.DefaultRole == "" {
 		in.DefaultRole = "regular"
 	}
@@ -139,6 +139,95 @@ func (s *Server) syncMembers(c echo.Context) error {
 	if (len(in.Members) == 0) == (in.SourceWorkspaceID == "") {
 		return badRequest("give either members or source_workspace_id")
 	}
+	if in.SourceWorkspaceID != "" {
+		if _, ok := workspaceID(in.SourceWorkspaceID); !ok {
+			return badRequest("source_workspace_id must be a workspace id")
+		}
+	}
+	if _, err := membership.PlanSync("", nil, membership.SyncSpec{Members: in.Members, DefaultRole: in.DefaultRole, Mode: in.Mode}); err != nil {
+		return badRequest(err.Error())
+	}
+	return nil
+}
+
+// workspaceID parses a workspace id as the API writes them: a positive decimal integer without
+// sign or leading zeros, so that an id compares equal to the one plans and jobs show.
+func workspaceID(s string) (int64, bool) {
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil && n > 0 && strconv.FormatInt(n, 10) == s
+}
+
+// syncDesired is the wanted membership: the request's members, or the source workspace's
+// members (read once, whatever the number of targets).
+func (w *writeCall) syncDesired(in *syncBody) ([]membership.Desired, error) {
+	if in.SourceWorkspaceID == "" {
+		return in.Members, nil
+	}
+	src, _ := workspaceID(in.SourceWorkspaceID)
+	members, err := membership.Members(w.ctx(), w.pc, src)
+	if err != nil {
+		return nil, podioFailure(err)
+	}
+	desired := make([]membership.Desired, 0, len(members))
+	for _, m := range members {
+		desired = append(desired, membership.Desired{UserID: strconv.FormatInt(m.UserID, 10), Role: m.Role})
+	}
+	return desired, nil
+}
+
+// planWorkspace plans the sync of one workspace to desired and returns the plan with the job
+// items that apply it. Both sync routes plan through here.
+func (w *writeCall) planWorkspace(space int64, desired []membership.Desired, in *syncBody) (*membership.Plan, []jobs.Item, error) {
+	sp, err := w.workspace(space)
+	if err != nil {
+		return nil, nil, err
+	}
+	current, err := membership.Members(w.ctx(), w.pc, space)
+	if err != nil {
+		return nil, nil, podioFailure(err)
+	}
+	plan, err := membership.PlanSync(strconv.FormatInt(space, 10), current, membership.SyncSpec{
+		Members: desired, DefaultRole: in.DefaultRole, Mode: in.Mode, Linked: w.account.PodioUserID,
+	})
+	if err != nil {
+		return nil, nil, badRequest(err.Error())
+	}
+	org := strconv.FormatInt(sp.OrgID, 10)
+	items := []jobs.Item{}
+	for _, a := range plan.Add {
+		it := jobs.Item{Action: membership.ActionAdd, WorkspaceID: plan.WorkspaceID, OrganizationID: org, Email: a.Email, Role: a.Role}
+		if a.UserID != nil {
+			it.UserID = *a.UserID
+		}
+		items = append(items, it)
+	}
+	for _, ch := range plan.ChangeRole {
+		items = append(items, jobs.Item{Action: membership.ActionChangeRole, WorkspaceID: plan.WorkspaceID, OrganizationID: org, UserID: ch.UserID,
+			Email: ch.Email, Role: ch.To, PriorRole: ch.From})
+	}
+	for _, r := range plan.Remove {
+		items = append(items, jobs.Item{Action: membership.ActionRemove, WorkspaceID: plan.WorkspaceID, OrganizationID: org, UserID: *r.UserID,
+			Email: r.Email, PriorRole: r.Role})
+	}
+	return plan, items, nil
+}
+
+// submitSync starts the job that applies a sync's items. Its type is workspace_sync whatever
+// the number of workspaces: each item names its workspace, and the executor needs no more.
+func (s *Server) submitSync(c echo.Context, w *writeCall, in *syncBody, items []jobs.Item) error {
+	params, _ := json.Marshal(membership.Params{Message: in.Message})
+	return s.submit(c, &jobs.Job{Tenant: w.tenant, Account: w.account.ID, Type: membership.JobWorkspaceSync, Params: params, Items: items})
+}
+
+// syncMembers plans (dry_run) or starts (202, a job) a declarative membership sync.
+func (s *Server) syncMembers(c echo.Context) error {
+	var in syncBody
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	if err := in.check(); err != nil {
+		return err
+	}
 	w, err := s.newWriteCall(c)
 	if err != nil {
 		return err
@@ -147,56 +236,101 @@ func (s *Server) syncMembers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	sp, err := w.workspace(space)
+	if in.SourceWorkspaceID == strconv.FormatInt(space, 10) {
+		return badRequest("source_workspace_id must be another workspace's id")
+	}
+	desired, err := w.syncDesired(&in)
 	if err != nil {
 		return err
 	}
-	org := strconv.FormatInt(sp.OrgID, 10)
-	desired := in.Members
-	if in.SourceWorkspaceID != "" {
-		src, err := strconv.ParseInt(in.SourceWorkspaceID, 10, 64)
-		if err != nil || src <= 0 || src == space {
-			return badRequest("source_workspace_id must be another workspace's id")
-		}
-		members, err := membership.Members(w.ctx(), w.pc, src)
-		if err != nil {
-			return podioFailure(err)
-		}
-		for _, m := range members {
-			desired = append(desired, membership.Desired{UserID: strconv.FormatInt(m.UserID, 10), Role: m.Role})
-		}
-	}
-	current, err := membership.Members(w.ctx(), w.pc, space)
+	plan, items, err := w.planWorkspace(space, desired, &in)
 	if err != nil {
-		return podioFailure(err)
-	}
-	plan, err := membership.PlanSync(strconv.FormatInt(space, 10), current, membership.SyncSpec{
-		Members: desired, DefaultRole: in.DefaultRole, Mode: in.Mode, Linked: w.account.PodioUserID,
-	})
-	if err != nil {
-		return badRequest(err.Error())
+		return err
 	}
 	if in.DryRun {
 		return c.JSON(http.StatusOK, plan)
 	}
-	params, _ := json.Marshal(membership.Params{Message: in.Message})
-	j := &jobs.Job{Tenant: w.tenant, Account: w.account.ID, Type: membership.JobWorkspaceSync, Params: params, Items: []jobs.Item{}}
-	for _, a := range plan.Add {
-		it := jobs.Item{Action: membership.ActionAdd, WorkspaceID: plan.WorkspaceID, OrganizationID: org, Email: a.Email, Role: a.Role}
-		if a.UserID != nil {
-			it.UserID = *a.UserID
+	return s.submitSync(c, w, &in, items)
+}
+
+// maxSyncWorkspaces bounds the workspaces of one multi-workspace sync.
+const maxSyncWorkspaces = 50
+
+// multiSyncBody is a sync of the same membership into several workspaces.
+type multiSyncBody struct {
+	syncBody
+	WorkspaceIDs []string `json:"workspace_ids"`
+}
+
+// multiSyncPlan answers a multi-workspace dry run: one plan per workspace, in request order.
+type multiSyncPlan struct {
+	Workspaces []*membership.Plan `json:"workspaces"`
+}
+
+// syncWorkspaces plans (dry_run) or starts (202, one job) the sync of several workspaces to the
+// same membership. Every workspace is planned before anything is submitted, so an unknown one
+// (404 naming it) leaves all of them unchanged.
+func (s *Server) syncWorkspaces(c echo.Context) error {
+	var in multiSyncBody
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	switch n := len(in.WorkspaceIDs); {
+	case n == 0:
+		return badRequest(fmt.Sprintf("workspace_ids is required: 1 to %d workspace ids", maxSyncWorkspaces))
+	case n > maxSyncWorkspaces:
+		return badRequest(fmt.Sprintf("at most %d workspace_ids per sync", maxSyncWorkspaces))
+	}
+	spaces := make([]int64, 0, len(in.WorkspaceIDs))
+	for i, id := range in.WorkspaceIDs {
+		n, ok := workspaceID(id)
+		if !ok {
+			return badRequest(fmt.Sprintf("workspace_ids[%d]: %q is not a workspace id (a positive integer)", i, id))
 		}
-		j.Items = append(j.Items, it)
+		if slices.Contains(spaces, n) {
+			return badRequest(fmt.Sprintf("workspace_ids[%d]: workspace %s is listed twice", i, id))
+		}
+		spaces = append(spaces, n)
 	}
-	for _, ch := range plan.ChangeRole {
-		j.Items = append(j.Items, jobs.Item{Action: membership.ActionChangeRole, WorkspaceID: plan.WorkspaceID, OrganizationID: org, UserID: ch.UserID,
-			Email: ch.Email, Role: ch.To, PriorRole: ch.From})
+	if err := in.check(); err != nil {
+		return err
 	}
-	for _, r := range plan.Remove {
-		j.Items = append(j.Items, jobs.Item{Action: membership.ActionRemove, WorkspaceID: plan.WorkspaceID, OrganizationID: org, UserID: *r.UserID,
-			Email: r.Email, PriorRole: r.Role})
+	if slices.Contains(in.WorkspaceIDs, in.SourceWorkspaceID) {
+		return badRequest(fmt.Sprintf("source_workspace_id %s is one of workspace_ids; it must be another workspace", in.SourceWorkspaceID))
 	}
-	return s.submit(c, j)
+	w, err := s.newWriteCall(c)
+	if err != nil {
+		return err
+	}
+	desired, err := w.syncDesired(&in.syncBody)
+	if err != nil {
+		return err
+	}
+	out := multiSyncPlan{Workspaces: make([]*membership.Plan, 0, len(spaces))}
+	items := []jobs.Item{}
+	for _, space := range spaces {
+		plan, its, err := w.planWorkspace(space, desired, &in.syncBody)
+		if err != nil {
+			return namedWorkspace(space, err)
+		}
+		out.Workspaces = append(out.Workspaces, plan)
+		items = append(items, its...)
+	}
+	if in.DryRun {
+		return c.JSON(http.StatusOK, out)
+	}
+	return s.submitSync(c, w, &in.syncBody, items)
+}
+
+// namedWorkspace turns Podio's 404 or 403 for one of several workspaces into a 404 that says
+// which; other errors pass unchanged.
+func namedWorkspace(space int64, err error) error {
+	pe, ok := errors.AsType[*podio.Error](err)
+	if !ok || (pe.StatusCode != http.StatusNotFound && pe.StatusCode != http.StatusForbidden) {
+		return err
+	}
+	return &Error{Status: http.StatusNotFound, Code: "not_found", Remote: remoteOf(pe), Err: err,
+		Message: fmt.Sprintf("workspace %d not found, or not visible to the linked person", space)}
 }
 
 type offboardBody struct {

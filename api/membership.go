@@ -26,6 +26,7 @@ func (s *Server) registerMembership(e *echo.Echo, auth echo.MiddlewareFunc) {
 	e.DELETE(dirPrefix+"/workspaces/:id/members/:user_id", s.removeMember, auth, s.idempotent)
 	e.DELETE(dirPrefix+"/organizations/:id/members/:user_id", s.removeOrgMember, auth, s.idempotent)
 	e.POST(dirPrefix+"/workspaces/:id/members/sync", s.syncMembers, auth, s.idempotent)
+	e.POST(dirPrefix+"/members/sync", s.syncWorkspaces, auth, s.idempotent)
 	e.POST(dirPrefix+"/users/:id/offboard", s.offboard, auth, s.idempotent)
 	e.GET("/jobs", s.listJobs, auth)
 	e.GET("/jobs/:id", s.getJob, auth)

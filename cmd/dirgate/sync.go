@@ -13,6 +13,7 @@ import (
 	"net/mail"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"time"
 )
@@ -71,9 +72,23 @@ func newIdempotencyKey() string {
 
 // syncFlags are the parsed, validated flags of one run.
 type syncFlags struct {
-	gateway, token, account, workspace, file string
-	mode, defaultRole, message               string
-	dryRun, verbose                          bool
+	gateway, token, account, file string
+	workspaces                    workspaceList
+	mode, defaultRole, message    string
+	dryRun, verbose               bool
+}
+
+// workspaceList is the repeatable --workspace flag; each value may hold several comma-separated
+// ids.
+type workspaceList []string
+
+func (l *workspaceList) String() string { return strings.Join(*l, ",") }
+
+func (l *workspaceList) Set(v string) error {
+	for id := range strings.SplitSeq(v, ",") {
+		*l = append(*l, strings.TrimSpace(id))
+	}
+	return nil
 }
 
 // syncMember is one row of the members CSV and one element of the request's members.
@@ -82,13 +97,15 @@ type syncMember struct {
 	Role  string `json:"role,omitempty"`
 }
 
-// syncRequest is the body of POST .../workspaces/{id}/members/sync.
+// syncRequest is the body of POST .../workspaces/{id}/members/sync, and with WorkspaceIDs of
+// POST .../members/sync (several workspaces).
 type syncRequest struct {
-	Members     []syncMember `json:"members"`
-	DefaultRole string       `json:"default_role"`
-	Mode        string       `json:"mode"`
-	Message     string       `json:"message,omitempty"`
-	DryRun      bool         `json:"dry_run"`
+	WorkspaceIDs []string     `json:"workspace_ids,omitempty"`
+	Members      []syncMember `json:"members"`
+	DefaultRole  string       `json:"default_role"`
+	Mode         string       `json:"mode"`
+	Message      string       `json:"message,omitempty"`
+	DryRun       bool         `json:"dry_run"`
 }
 
 // syncPlan is the gateway's answer to a dry run.
@@ -141,14 +158,20 @@ type job struct {
 		Failed int `json:"failed"`
 	} `json:"progress"`
 	Items []struct {
-		Action string    `json:"action"`
-		UserID *string   `json:"user_id"`
-		Email  string    `json:"email"`
-		Role   string    `json:"role"`
-		Status string    `json:"status"`
-		Error  *apiError `json:"error"`
+		Action      string    `json:"action"`
+		WorkspaceID string    `json:"workspace_id"`
+		UserID      *string   `json:"user_id"`
+		Email       string    `json:"email"`
+		Role        string    `json:"role"`
+		Status      string    `json:"status"`
+		Error       *apiError `json:"error"`
 	} `json:"items"`
 	Error *apiError `json:"error"`
+}
+
+// multiPlan is the gateway's answer to a dry run over several workspaces.
+type multiPlan struct {
+	Workspaces []syncPlan `json:"workspaces"`
 }
 
 func (j *job) final() bool {
@@ -170,21 +193,40 @@ func (r *syncRunner) run(ctx context.Context, args []string, stdout, stderr io.W
 	}
 	c := &gatewayClient{r: r, base: strings.TrimRight(f.gateway, "/"), token: f.token}
 	req := syncRequest{Members: members, DefaultRole: f.defaultRole, Mode: f.mode, Message: f.message, DryRun: true}
-	syncPath := "/unified/user-directory/workspaces/" + url.PathEscape(f.workspace) + "/members/sync?integrated_account_id=" + url.QueryEscape(f.account)
+	// One workspace keeps its own route; several go to the route that plans them all and starts
+	// one job for all.
+	syncPath := "/unified/user-directory/workspaces/" + url.PathEscape(f.workspaces[0]) + "/members/sync"
+	if len(f.workspaces) > 1 {
+		syncPath, req.WorkspaceIDs = "/unified/user-directory/members/sync", f.workspaces
+	}
+	syncPath += "?integrated_account_id=" + url.QueryEscape(f.account)
 
-	var plan syncPlan
-	if err := c.do(ctx, http.MethodPost, syncPath, req, "", http.StatusOK, &plan); err != nil {
+	var plans multiPlan
+	var answer any = &plans
+	if req.WorkspaceIDs == nil {
+		plans.Workspaces = make([]syncPlan, 1)
+		answer = &plans.Workspaces[0]
+	}
+	if err := c.do(ctx, http.MethodPost, syncPath, req, "", http.StatusOK, answer); err != nil {
 		if ctx.Err() != nil {
 			return exitError{exitInterrupted, errors.New("interrupted before the plan arrived; nothing was started")}
 		}
 		return c.fail(err, "planning the sync")
 	}
-	printPlan(stdout, &plan, f.verbose, c.clean)
+	changes := 0
+	for i := range plans.Workspaces {
+		p := &plans.Workspaces[i]
+		if i > 0 {
+			fmt.Fprintln(stdout)
+		}
+		printPlan(stdout, p, f.verbose, c.clean)
+		changes += len(p.Add) + len(p.ChangeRole) + len(p.Remove)
+	}
 	if f.dryRun {
 		fmt.Fprintln(stdout, "\nDry run: nothing was changed.")
 		return nil
 	}
-	if len(plan.Add)+len(plan.ChangeRole)+len(plan.Remove) == 0 {
+	if changes == 0 {
 		fmt.Fprintln(stdout, "\nNothing to change.")
 		return nil
 	}
@@ -206,7 +248,7 @@ func (r *syncRunner) run(ctx context.Context, args []string, stdout, stderr io.W
 }
 
 func (r *syncRunner) parseFlags(args []string, stderr io.Writer) (syncFlags, error) {
-	fs := newFlagSet("sync", "Makes a Podio workspace's members match a CSV file (columns email, role), through the gateway:\n"+
+	fs := newFlagSet("sync", "Makes the members of Podio workspaces match a CSV file (columns email, role), through the gateway:\n"+
 		"prints the plan, then (unless --dry-run) starts a sync job and follows it until it ends.\n"+
 		"The token is read from DIRGATE_TOKEN when --token is not given; prefer the variable, flags show in ps.\n"+
 		"Exit codes: 0 succeeded, 1 job failed or canceled or an item failed, 2 usage or CSV errors,\n"+
@@ -215,7 +257,7 @@ func (r *syncRunner) parseFlags(args []string, stderr io.Writer) (syncFlags, err
 	fs.StringVar(&f.gateway, "gateway", "", "gateway base URL, e.g. http://127.0.0.1:8080; required")
 	fs.StringVar(&f.token, "token", "", "tenant token (default: $DIRGATE_TOKEN)")
 	fs.StringVar(&f.account, "account", "", "integrated account id; required")
-	fs.StringVar(&f.workspace, "workspace", "", "workspace id; required")
+	fs.Var(&f.workspaces, "workspace", "workspace id; required. Repeat it or separate ids with commas to sync several workspaces (up to 50) in one job")
 	fs.StringVar(&f.file, "file", "", "members CSV: a header row, column email (required) and role (light, regular, admin); required")
 	fs.StringVar(&f.mode, "mode", "add_only", "add_only (add and change roles) or mirror (also remove members not in the file)")
 	fs.StringVar(&f.defaultRole, "default-role", "regular", "role of rows without one: light, regular or admin")
@@ -242,8 +284,19 @@ func (r *syncRunner) parseFlags(args []string, stderr io.Writer) (syncFlags, err
 	if f.account == "" {
 		problems = append(problems, "--account is required")
 	}
-	if f.workspace == "" {
+	switch {
+	case len(f.workspaces) == 0:
 		problems = append(problems, "--workspace is required")
+	case slices.Contains(f.workspaces, ""):
+		problems = append(problems, "--workspace has an empty id")
+	default:
+		seen := map[string]bool{}
+		for _, id := range f.workspaces {
+			if seen[id] {
+				problems = append(problems, "--workspace names "+id+" twice")
+			}
+			seen[id] = true
+		}
 	}
 	if f.file == "" {
 		problems = append(problems, "--file is required")
@@ -590,9 +643,13 @@ func progressLine(j *job, loc *time.Location, clean func(string) string) string 
 	return s
 }
 
-// printOutcome prints how the job ended and each failed item, and returns an error (exit 1)
-// unless the job succeeded with no failed item.
+// printOutcome prints how the job ended and each failed item (with its workspace when the job
+// spans several), and returns an error (exit 1) unless the job succeeded with no failed item.
 func printOutcome(w io.Writer, j *job, clean func(string) string) error {
+	several := false
+	for _, it := range j.Items {
+		several = several || it.WorkspaceID != j.Items[0].WorkspaceID
+	}
 	var failed []string
 	for _, it := range j.Items {
 		if it.Status != "failed" {
@@ -601,6 +658,9 @@ func printOutcome(w io.Writer, j *job, clean func(string) string) error {
 		s := fmt.Sprintf("  %s %s%s", clean(it.Action), clean(it.Email), userSuffix(it.UserID, clean))
 		if it.Role != "" {
 			s += " as " + clean(it.Role)
+		}
+		if several {
+			s += " in workspace " + clean(it.WorkspaceID)
 		}
 		if it.Error != nil {
 			s += ": " + clean(it.Error.Code) + ": " + clean(it.Error.Message)

@@ -32,13 +32,13 @@ type recorded struct {
 	body                           map[string]any
 }
 
-// fakeGateway implements the two routes "dirgate sync" calls with canned answers, in order (the
+// fakeGateway implements the routes "dirgate sync" calls (both sync routes share the syncs answers) with canned answers, in order (the
 // last one repeats), and records every request. Requests without the test token get 401.
 type fakeGateway struct {
 	srv     *httptest.Server
 	mu      sync.Mutex
 	reqs    []recorded
-	syncs   []answer    // POST .../members/sync
+	syncs   []answer    // POST .../members/sync, for one or several workspaces
 	jobs    []answer    // GET /jobs/{id}
 	onJobGT func(n int) // called before answering the n-th GET /jobs (1-based)
 	nSync   int
@@ -50,6 +50,9 @@ func newFakeGateway(t *testing.T, syncs, jobs []answer) *fakeGateway {
 	g := &fakeGateway{syncs: syncs, jobs: jobs}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /unified/user-directory/workspaces/{ws}/members/sync", func(w http.ResponseWriter, r *http.Request) {
+		g.serve(w, r, func() answer { g.nSync++; return pick(g.syncs, g.nSync) })
+	})
+	mux.HandleFunc("POST /unified/user-directory/members/sync", func(w http.ResponseWriter, r *http.Request) {
 		g.serve(w, r, func() answer { g.nSync++; return pick(g.syncs, g.nSync) })
 	})
 	mux.HandleFunc("GET /jobs/{id}", func(w http.ResponseWriter, r *http.Request) {
@@ -246,6 +249,10 @@ func TestSyncUsageAndCSVErrors(t *testing.T) {
 		{"no account", []string{"--gateway", g.srv.URL, "--workspace", "1", "--file", good}, "--account is required"},
 		{"token with a newline", syncArgs(g, good, "--token", "a\nb"), "control characters"},
 		{"stray argument", append(syncArgs(g, good), "extra"), "unexpected arguments"},
+		{"empty workspace id", []string{"--gateway", g.srv.URL, "--account", "ia_1", "--workspace", "40001,,40003", "--file", good}, "--workspace has an empty id"},
+		{"workspace twice", []string{"--gateway", g.srv.URL, "--account", "ia_1", "--workspace", "40001", "--workspace", "40003,40001", "--file", good},
+			"--workspace names 40001 twice"},
+		{"no workspace", []string{"--gateway", g.srv.URL, "--account", "ia_1", "--file", good}, "--workspace is required"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := runSyncTest(t, t.Context(), false, tc.args...)
@@ -547,5 +554,61 @@ func TestSyncInterruptBeforeTheJob(t *testing.T) {
 	res := runSyncTest(t, ctx, false, syncArgs(g, writeCSV(t, membersCSV))...)
 	if res.code != exitInterrupted || !strings.Contains(res.stderr, "nothing was started") {
 		t.Errorf("exit %d, want %d; stderr:\n%s", res.code, exitInterrupted, res.stderr)
+	}
+}
+
+// TestSyncSeveralWorkspaces: --workspace repeated or comma-separated uses the multi-workspace
+// route, prints one plan per workspace, starts one job, and names the workspace of a failed item.
+func TestSyncSeveralWorkspaces(t *testing.T) {
+	t.Parallel()
+	plan2 := strings.Replace(testPlan, `"workspace_id":"40001"`, `"workspace_id":"40003"`, 1)
+	empty := `{"workspace_id":"40006","mode":"add_only","add":[],"change_role":[],"remove":[],"unchanged":[],"conflicts":[]}`
+	plans := `{"workspaces":[` + testPlan + `,` + plan2 + `,` + empty + `]}`
+	items := `[{"action":"add","workspace_id":"40001","user_id":null,"email":"b@x.com","role":"regular","status":"done","error":null},
+		{"action":"add","workspace_id":"40003","user_id":null,"email":"b@x.com","role":"regular","status":"failed",
+		 "error":{"code":"forbidden_upstream","message":"Podio says no"}}]`
+	g := newFakeGateway(t, []answer{{200, plans}, {202, jobJSON("queued", 2, 0, 0, "", "", "")}},
+		[]answer{{200, jobJSON("succeeded", 2, 1, 1, "", items, "")}})
+	args := []string{"--gateway", g.srv.URL, "--account", "ia_1", "--workspace", "40001, 40003", "--workspace", "40006",
+		"--file", writeCSV(t, membersCSV)}
+	res := runSyncTest(t, t.Context(), false, args...)
+	if res.code != 1 {
+		t.Fatalf("exit %d, want 1 (an item failed); stdout:\n%s\nstderr:\n%s", res.code, res.stdout, res.stderr)
+	}
+	for _, want := range []string{
+		"Plan for workspace 40001 (mode add_only):", "Plan for workspace 40003 (mode add_only):", "Plan for workspace 40006 (mode add_only):",
+		"Started job job_1.",
+		"Failed items (1):\n  add b@x.com (not yet a Podio user) as regular in workspace 40003: forbidden_upstream: Podio says no",
+	} {
+		if !strings.Contains(res.stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, res.stdout)
+		}
+	}
+	var posts []recorded
+	for _, r := range g.requests() {
+		if r.method == "POST" {
+			posts = append(posts, r)
+		}
+	}
+	if len(posts) != 2 {
+		t.Fatalf("%d POSTs, want the plan and the start", len(posts))
+	}
+	for i, r := range posts {
+		if r.path != "/unified/user-directory/members/sync" || r.query != "integrated_account_id=ia_1" {
+			t.Errorf("POST %d: %s?%s", i, r.path, r.query)
+		}
+		if d := cmp.Diff([]any{"40001", "40003", "40006"}, r.body["workspace_ids"]); d != "" {
+			t.Errorf("POST %d: workspace_ids (-want +got):\n%s", i, d)
+		}
+		if r.body["dry_run"] != (i == 0) || (i == 1) != (r.key != "") {
+			t.Errorf("POST %d: dry_run %v, Idempotency-Key %q", i, r.body["dry_run"], r.key)
+		}
+	}
+
+	// Nothing to change in any workspace: no job.
+	g = newFakeGateway(t, []answer{{200, `{"workspaces":[` + empty + `,` + strings.Replace(empty, "40006", "40007", 1) + `]}`}}, nil)
+	res = runSyncTest(t, t.Context(), false, "--gateway", g.srv.URL, "--account", "ia_1", "--workspace", "40006,40007", "--file", writeCSV(t, membersCSV))
+	if res.code != 0 || !strings.Contains(res.stdout, "Nothing to change.") || len(g.requests()) != 1 {
+		t.Errorf("empty plans: exit %d, %d requests; stdout:\n%s", res.code, len(g.requests()), res.stdout)
 	}
 }
