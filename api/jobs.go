@@ -20,6 +20,9 @@ import (
 // maxSyncMembers bounds one sync request.
 const maxSyncMembers = 5000
 
+// maxJobItems bounds one sync job (a sync of several workspaces multiplies its members).
+const maxJobItems = 10000
+
 // jobJSON is a job as the API shows it.
 type jobJSON struct {
 	ID              string        `json:"id"`
@@ -215,6 +218,11 @@ func (w *writeCall) planWorkspace(space int64, desired []membership.Desired, in 
 // submitSync starts the job that applies a sync's items. Its type is workspace_sync whatever
 // the number of workspaces: each item names its workspace, and the executor needs no more.
 func (s *Server) submitSync(c echo.Context, w *writeCall, in *syncBody, items []jobs.Item) error {
+	if len(items) > maxJobItems {
+		// The job record is rewritten after every item: a huge one would be slow to run and read.
+		return newError(http.StatusBadRequest, "too_many_changes",
+			fmt.Sprintf("the sync would make %d changes; at most %d fit in one job: split it", len(items), maxJobItems))
+	}
 	params, _ := json.Marshal(membership.Params{Message: in.Message})
 	return s.submit(c, &jobs.Job{Tenant: w.tenant, Account: w.account.ID, Type: membership.JobWorkspaceSync, Params: params, Items: items})
 }

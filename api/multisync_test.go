@@ -245,6 +245,21 @@ func TestMultiSyncRefusals(t *testing.T) {
 			}
 		})
 	}
+	// More changes than one job holds: refused before anything is written.
+	targets := []string{ws, "40007"}
+	for _, sp := range []string{"40001", "40002", "40003", "40004"} {
+		if len(targets) < 3 && sp != ws {
+			targets = append(targets, sp)
+		}
+	}
+	var many []map[string]any
+	for i := range 3400 {
+		many = append(many, map[string]any{"email": fmt.Sprintf("bulk%04d@example.com", i)})
+	}
+	if r := h.do("POST", path, tok, map[string]any{"workspace_ids": targets, "members": many, "mode": "add_only"}); r.status != http.StatusBadRequest ||
+		r.errorCode(t) != "too_many_changes" {
+		t.Errorf("a 10,200-change sync: %d %.300s", r.status, r.body)
+	}
 	if _, ok := byMail(podioMembers(t, h, tok, acct, spaces[0]), "refused@example.com"); ok {
 		t.Error("a refused sync changed a workspace")
 	}
