@@ -153,6 +153,15 @@ func (x *Executor) do(ctx context.Context, j *jobs.Job, it *jobs.Item) error {
 
 // Holds reports whether the item's effect is already in Podio.
 func (x *Executor) Holds(ctx context.Context, j *jobs.Job, it *jobs.Item) (bool, error) {
+	ok, err := x.holds(ctx, j, it)
+	if ok && err == nil && x.Written != nil && it.Action != ActionVerify {
+		// The write of a replica that died took effect; its caches were never told.
+		x.Written(ctx, j, it)
+	}
+	return ok, err
+}
+
+func (x *Executor) holds(ctx context.Context, j *jobs.Job, it *jobs.Item) (bool, error) {
 	ctx, pc, err := x.Client(ctx, j.Tenant, j.Account)
 	if err != nil {
 		return false, x.classify(err)
