@@ -32,7 +32,7 @@ func TestHoldsTellsWritten(t *testing.T) {
 	pc = pc.WithTokenSource(podio.StaticTokenSource(tok))
 	var told []string
 	x := &membership.Executor{
-		Client: func(ctx context.Context, _, _ string) (context.Context, *podio.Client, error) { return ctx, pc, nil },
+		Client:  func(ctx context.Context, _, _ string) (context.Context, *podio.Client, error) { return ctx, pc, nil },
 		Written: func(_ context.Context, _ *jobs.Job, it *jobs.Item) { told = append(told, it.Email) },
 	}
 	j := &jobs.Job{Tenant: "acme", Account: "a1"}
