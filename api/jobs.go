@@ -188,14 +188,24 @@ func (s *Server) syncMembers(c echo.Context) error {
 		}
 		j.Items = append(j.Items, it)
 	}
+	// The linked person's own role change comes last: every write of the job is made with their
+	// rights, and once demoted from admin Podio refuses the role changes and removals after it.
+	linked := strconv.FormatInt(w.account.PodioUserID, 10)
+	var own []jobs.Item
 	for _, ch := range plan.ChangeRole {
-		j.Items = append(j.Items, jobs.Item{Action: membership.ActionChangeRole, WorkspaceID: plan.WorkspaceID, OrganizationID: org, UserID: ch.UserID,
-			Email: ch.Email, Role: ch.To, PriorRole: ch.From})
+		it := jobs.Item{Action: membership.ActionChangeRole, WorkspaceID: plan.WorkspaceID, OrganizationID: org, UserID: ch.UserID,
+			Email: ch.Email, Role: ch.To, PriorRole: ch.From}
+		if ch.UserID == linked {
+			own = append(own, it)
+			continue
+		}
+		j.Items = append(j.Items, it)
 	}
 	for _, r := range plan.Remove {
 		j.Items = append(j.Items, jobs.Item{Action: membership.ActionRemove, WorkspaceID: plan.WorkspaceID, OrganizationID: org, UserID: *r.UserID,
 			Email: r.Email, PriorRole: r.Role})
 	}
+	j.Items = append(j.Items, own...)
 	return s.submit(c, j)
 }
 
