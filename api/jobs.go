@@ -160,7 +160,12 @@ func (s *Server) syncMembers(c echo.Context) error {
 		}
 		members, err := membership.Members(w.ctx(), w.pc, src)
 		if err != nil {
-			return podioFailure(err)
+			// Say which workspace Podio refused or could not find: the path names another one.
+			e := *toError(podioFailure(err))
+			if e.Status == http.StatusNotFound || e.Status == http.StatusForbidden {
+				e.Message = "source workspace " + in.SourceWorkspaceID + ": " + e.Message
+			}
+			return &e
 		}
 		for _, m := range members {
 			desired = append(desired, membership.Desired{UserID: strconv.FormatInt(m.UserID, 10), Role: m.Role})
