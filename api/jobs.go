@@ -169,7 +169,12 @@ func (w *writeCall) syncDesired(in *syncBody) ([]membership.Desired, error) {
 	src, _ := workspaceID(in.SourceWorkspaceID)
 	members, err := membership.Members(w.ctx(), w.pc, src)
 	if err != nil {
-		return nil, podioFailure(err)
+		// Say which workspace Podio refused or could not find: the path names another one.
+		e := *toError(podioFailure(err))
+		if e.Status == http.StatusNotFound || e.Status == http.StatusForbidden {
+			e.Message = "source workspace " + in.SourceWorkspaceID + ": " + e.Message
+		}
+		return nil, &e
 	}
 	desired := make([]membership.Desired, 0, len(members))
 	for _, m := range members {
@@ -204,15 +209,25 @@ func (w *writeCall) planWorkspace(space int64, desired []membership.Desired, in 
 		}
 		items = append(items, it)
 	}
+	// The linked person's own role change comes last in the workspace: every write of the job is
+	// made with their rights, and once demoted from admin Podio refuses the role changes and
+	// removals after it.
+	linked := strconv.FormatInt(w.account.PodioUserID, 10)
+	var own []jobs.Item
 	for _, ch := range plan.ChangeRole {
-		items = append(items, jobs.Item{Action: membership.ActionChangeRole, WorkspaceID: plan.WorkspaceID, OrganizationID: org, UserID: ch.UserID,
-			Email: ch.Email, Role: ch.To, PriorRole: ch.From})
+		it := jobs.Item{Action: membership.ActionChangeRole, WorkspaceID: plan.WorkspaceID, OrganizationID: org, UserID: ch.UserID,
+			Email: ch.Email, Role: ch.To, PriorRole: ch.From}
+		if ch.UserID == linked {
+			own = append(own, it)
+			continue
+		}
+		items = append(items, it)
 	}
 	for _, r := range plan.Remove {
 		items = append(items, jobs.Item{Action: membership.ActionRemove, WorkspaceID: plan.WorkspaceID, OrganizationID: org, UserID: *r.UserID,
 			Email: r.Email, PriorRole: r.Role})
 	}
-	return plan, items, nil
+	return plan, append(items, own...), nil
 }
 
 // submitSync starts the job that applies a sync's items. Its type is workspace_sync whatever

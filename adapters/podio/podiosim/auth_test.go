@@ -101,6 +101,21 @@ func TestQuota(t *testing.T) {
 			if got := h.sim.Calls()[podiosim.RouteOrgs]; got != 1 {
 				t.Errorf("rejected call counted %d times in Calls, want 1", got)
 			}
+			if got := h.sim.RateLimitedCalls(); len(got) != 1 || got[podiosim.RouteOrgs] != 1 {
+				t.Errorf("RateLimitedCalls = %v, want the one 420 of %s", got, podiosim.RouteOrgs)
+			}
+			// A 420 forced by a fault counts too; ResetCalls clears both counters.
+			if err := h.sim.AddFault(podiosim.Fault{Route: podiosim.RouteUser, RateLimit: true, Times: 1}); err != nil {
+				t.Fatal(err)
+			}
+			checkPodioError(t, h.do("GET", "/user/", tok, nil), 420, "rate_limit")
+			if got := h.sim.RateLimitedCalls()[podiosim.RouteUser]; got != 1 {
+				t.Errorf("forced 420s counted %d times, want 1", got)
+			}
+			h.sim.ResetCalls()
+			if got := h.sim.RateLimitedCalls(); len(got) != 0 {
+				t.Errorf("after ResetCalls, RateLimitedCalls = %v", got)
+			}
 			h.do("GET", "/user/", tok, nil)
 			h.do("GET", "/user/", tok, nil)
 			h.sim.ResetQuota()

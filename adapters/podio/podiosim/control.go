@@ -171,6 +171,7 @@ func (s *Server) ctlCalls(*call) reply {
 
 func (s *Server) ctlResetCalls(*call) reply {
 	clear(s.calls)
+	clear(s.limited)
 	return reply{status: http.StatusNoContent}
 }
 

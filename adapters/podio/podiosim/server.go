@@ -122,6 +122,8 @@ type Server struct {
 	quota   map[quotaKey]*quotaWindow
 	faults  []*faultState
 	calls   map[string]int
+	// limited counts the 420 answers per route (quota or fault), beside calls.
+	limited map[string]int
 	minted  int // tokens minted, to pace sweepLocked
 	// orgOrder caches sorted org member lists; any mutating request clears it (forgetMutations).
 	orgOrder map[orgOrderKey][]orgEntry
@@ -196,6 +198,7 @@ func New(cfg Config) *Server {
 		codes:       map[string]*authCode{},
 		quota:       map[quotaKey]*quotaWindow{},
 		calls:       map[string]int{},
+		limited:     map[string]int{},
 		orgOrder:    map[orgOrderKey][]orgEntry{},
 	}
 	for _, r := range cfg.RateLimitedRoutes {
@@ -236,11 +239,24 @@ func (s *Server) Calls() map[string]int {
 	return out
 }
 
-// ResetCalls sets every call counter back to zero.
+// RateLimitedCalls reports how many calls of each route were answered 420, whether the quota was
+// spent or a fault forced it. A client that keeps to Podio's limits sees none of the quota kind.
+func (s *Server) RateLimitedCalls() map[string]int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]int, len(s.limited))
+	for k, v := range s.limited {
+		out[k] = v
+	}
+	return out
+}
+
+// ResetCalls sets every call counter (and every RateLimitedCalls counter) back to zero.
 func (s *Server) ResetCalls() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	clear(s.calls)
+	clear(s.limited)
 }
 
 // ResetQuota forgets every rate-limit window, as if an hour had passed for everyone.
@@ -594,6 +610,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	case eff.rateLimit:
+		s.mu.Lock()
+		s.limited[rt.name]++
+		s.mu.Unlock()
 		s.write(w, r, s.rateLimitReply(s.cfg.GeneralLimit, forcedRateLimitWait))
 		return
 	case eff.status != 0:
@@ -604,6 +623,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	c.now = s.now()
 	rep := s.dispatch(c)
+	if rep.status == 420 {
+		s.limited[rt.name]++
+	}
 	s.forgetDerived(r.Method)
 	s.mu.Unlock()
 	s.write(w, r, rep)
