@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
 	"net/url"
@@ -232,11 +233,7 @@ func (s *Server) Advance(d time.Duration) {
 func (s *Server) Calls() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[string]int, len(s.calls))
-	for k, v := range s.calls {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(s.calls)
 }
 
 // RateLimitedCalls reports how many calls of each route were answered 420, whether the quota was
@@ -244,11 +241,7 @@ func (s *Server) Calls() map[string]int {
 func (s *Server) RateLimitedCalls() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[string]int, len(s.limited))
-	for k, v := range s.limited {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(s.limited)
 }
 
 // ResetCalls sets every call counter (and every RateLimitedCalls counter) back to zero.
