@@ -31,13 +31,16 @@ type accountJSON struct {
 	UpdatedAt            time.Time  `json:"updated_at"`
 	LastRefreshedAt      *time.Time `json:"last_refreshed_at"`
 	AccessTokenExpiresAt *time.Time `json:"access_token_expires_at"`
+	// Events is the account's change detection (see changes.go).
+	Events accountEventsJSON `json:"events"`
 }
 
-func toAccountJSON(a store.Account) accountJSON {
+func (s *Server) toAccountJSON(a store.Account) accountJSON {
 	out := accountJSON{
 		ID: a.ID, Provider: a.Provider, Status: a.Status, GrantType: a.GrantType,
 		Name: a.Name, Email: a.Email, CreatedAt: a.CreatedAt.UTC(), UpdatedAt: a.UpdatedAt.UTC(),
 		LastRefreshedAt: optTime(a.LastRefreshedAt), AccessTokenExpiresAt: optTime(a.AccessExpiry),
+		Events: s.eventsJSON(a),
 	}
 	ref := strconv.FormatInt(a.PodioUserID, 10)
 	if a.GrantType == grantApp {
@@ -129,7 +132,7 @@ func (s *Server) createAccount(c echo.Context) error {
 		return err
 	}
 	s.emitAccount(ctx, events.IntegratedAccountCreated, a)
-	return c.JSON(http.StatusCreated, toAccountJSON(a))
+	return c.JSON(http.StatusCreated, s.toAccountJSON(a))
 }
 
 // grantError turns a refused token call into a caller error; other failures pass through.
@@ -190,7 +193,7 @@ func (s *Server) listAccounts(c echo.Context) error {
 	}
 	out := make([]accountJSON, 0, len(accts))
 	for _, a := range accts {
-		out = append(out, toAccountJSON(a))
+		out = append(out, s.toAccountJSON(a))
 	}
 	return c.JSON(http.StatusOK, map[string]any{"data": out})
 }
@@ -200,7 +203,7 @@ func (s *Server) getAccount(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toAccountJSON(a))
+	return c.JSON(http.StatusOK, s.toAccountJSON(a))
 }
 
 func (s *Server) deleteAccount(c echo.Context) error {
@@ -242,7 +245,7 @@ func (s *Server) checkAccount(c echo.Context) error {
 	if a, err = s.store.GetAccount(ctx, tenant, id); err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, toAccountJSON(a))
+	return c.JSON(http.StatusOK, s.toAccountJSON(a))
 }
 
 // accountForRead reads the account for a call that only reads from Podio. While Redis is

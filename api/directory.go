@@ -68,14 +68,23 @@ func (s *Server) registerDirectory(e *echo.Echo, auth echo.MiddlewareFunc) {
 	e.GET(dirPrefix+"/roles/:id", s.getRole, auth)
 }
 
+// dirReader reads one account's directory through the cache: for a request (dirCall) or for the
+// poller, which has no request.
+type dirReader struct {
+	s       *Server
+	tenant  string
+	account string
+	// fresh ignores entries cached before the read began (Cache-Control: no-cache).
+	fresh bool
+	// noStale refuses stale entries when Podio fails: the poller would only compare old data.
+	noStale bool
+}
+
 // dirCall is one request to the directory routes: whose account, and how to read it.
 type dirCall struct {
-	s            *Server
+	dirReader
 	c            echo.Context
-	tenant       string
-	account      string
 	ignoreRemote bool
-	fresh        bool
 	start        time.Time
 }
 
@@ -126,7 +135,7 @@ func (s *Server) dirQuery(c echo.Context, allowed ...string) (*dirCall, error) {
 	if err := checkQuery(c, append(allowed, dirCommonParams...)); err != nil {
 		return nil, err
 	}
-	d := &dirCall{s: s, c: c, tenant: tenantOf(c), account: c.QueryParam("integrated_account_id"), start: s.now()}
+	d := &dirCall{dirReader: dirReader{s: s, tenant: tenantOf(c), account: c.QueryParam("integrated_account_id")}, c: c, start: s.now()}
 	if d.account == "" {
 		return nil, badRequest("integrated_account_id is required")
 	}
@@ -146,17 +155,21 @@ func (s *Server) dirQuery(c echo.Context, allowed ...string) (*dirCall, error) {
 
 func (d *dirCall) ctx() context.Context { return d.c.Request().Context() }
 
-func (d *dirCall) scope() cache.Scope { return cache.Scope{Tenant: d.tenant, Account: d.account} }
+func (d *dirReader) scope() cache.Scope { return cache.Scope{Tenant: d.tenant, Account: d.account} }
 
 // directory is the account's Podio directory; its token source refreshes exactly once across
 // replicas.
-func (d *dirCall) directory() unified.Directory {
+func (d *dirReader) directory() unified.Directory {
 	pc := d.s.podio.WithTokenSource(d.s.creds.TokenSource(d.tenant, d.account))
 	return podio.NewDirectory(pc, podio.DirectoryOptions{PageSize: d.s.podioPageSize})
 }
 
-func (d *dirCall) policy(ttl time.Duration) cache.Policy {
-	return cache.Policy{TTL: ttl, MaxStale: d.s.ttl.MaxStale, Fresh: d.fresh, Stale: staleAllowed}
+func (d *dirReader) policy(ttl time.Duration) cache.Policy {
+	p := cache.Policy{TTL: ttl, MaxStale: d.s.ttl.MaxStale, Fresh: d.fresh, Stale: staleAllowed}
+	if d.noStale {
+		p.MaxStale, p.Stale = 0, nil
+	}
+	return p
 }
 
 // staleAllowed says which failures may be masked by stale data: Podio being down, slow or out of
@@ -319,11 +332,16 @@ func (d *dirCall) list(spec listSpec) error {
 // snapshot reads the route's list from the cache (filling it from Podio when needed) and, when
 // the route has filters, the filtered list derived from it.
 func (d *dirCall) snapshot(spec listSpec, p cache.Policy, first int) (cache.Snapshot, error) {
+	return d.read(d.ctx(), spec, p, first)
+}
+
+// read is snapshot for any context.
+func (d *dirReader) read(ctx context.Context, spec listSpec, p cache.Policy, first int) (cache.Snapshot, error) {
 	baseFirst := first
 	if spec.keep != nil {
 		baseFirst = 0
 	}
-	snap, err := d.s.cache.List(d.ctx(), d.scope(), spec.key, p, baseFirst, spec.fetch)
+	snap, err := d.s.cache.List(ctx, d.scope(), spec.key, p, baseFirst, spec.fetch)
 	if err != nil {
 		return cache.Snapshot{}, err
 	}
@@ -331,7 +349,22 @@ func (d *dirCall) snapshot(spec listSpec, p cache.Policy, first int) (cache.Snap
 		return snap, nil
 	}
 	sum := sha256.Sum256([]byte(spec.route + "?" + spec.filters.Encode()))
-	return d.s.cache.Derive(d.ctx(), d.scope(), snap, hex.EncodeToString(sum[:12]), first, spec.keep)
+	return d.s.cache.Derive(ctx, d.scope(), snap, hex.EncodeToString(sum[:12]), first, spec.keep)
+}
+
+// readAll reads every item of the route's list (see read).
+func (d *dirReader) readAll(ctx context.Context, spec listSpec) ([][]byte, cache.Snapshot, error) {
+	snap, err := d.read(ctx, spec, d.policy(spec.ttl), maxLimit*10)
+	if err != nil {
+		return nil, cache.Snapshot{}, err
+	}
+	items := snap.First
+	if len(items) < snap.Count {
+		if items, err = d.s.cache.Page(ctx, d.scope(), snap.ID, 0, snap.Count); err != nil {
+			return nil, cache.Snapshot{}, err
+		}
+	}
+	return items, snap, nil
 }
 
 // resume finds where a crawl continues on the current list: after the item with id lastID.
@@ -421,7 +454,7 @@ func (s *Server) getMe(c echo.Context) error {
 	}, stripMe)
 }
 
-func (d *dirCall) organizationsSpec() listSpec {
+func (d *dirReader) organizationsSpec() listSpec {
 	return listSpec{route: "organizations", key: "orgs", ttl: d.s.ttl.Organizations, strip: stripOrg,
 		fetch: func(ctx context.Context) ([][]byte, bool, error) {
 			orgs, err := d.directory().Organizations(ctx)
@@ -457,8 +490,12 @@ func (s *Server) listWorkspaces(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	org := c.QueryParam("organization_id")
-	spec := listSpec{route: "workspaces", key: "ws", ttl: s.ttl.Workspaces, strip: stripWS, filters: url.Values{}}
+	return d.list(d.workspacesSpec(c.QueryParam("organization_id")))
+}
+
+// workspacesSpec is the list of the organization's workspaces, or of all ("").
+func (d *dirReader) workspacesSpec(org string) listSpec {
+	spec := listSpec{route: "workspaces", key: "ws", ttl: d.s.ttl.Workspaces, strip: stripWS, filters: url.Values{}}
 	if org != "" {
 		spec.key = "ws:org:" + org
 		spec.filters.Set("organization_id", org)
@@ -471,7 +508,7 @@ func (s *Server) listWorkspaces(c echo.Context) error {
 		b, err := encodeAll(ws, func(w *unified.Workspace) string { return w.ID })
 		return b, false, err
 	}
-	return d.list(spec)
+	return spec
 }
 
 func (s *Server) getWorkspace(c echo.Context) error {
@@ -597,27 +634,11 @@ func (s *Server) listUsers(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	spec := listSpec{route: "users", ttl: s.ttl.Users, strip: stripUser, filters: url.Values{}}
+	spec := d.usersSpec(q.Get("organization_id"), q.Get("workspace_id"))
 	for _, k := range userFilterParams {
 		if v := q.Get(k); v != "" {
 			spec.filters.Set(k, v)
 		}
-	}
-	org, ws := q.Get("organization_id"), q.Get("workspace_id")
-	switch {
-	case ws != "":
-		spec.key = "users:ws:" + ws
-		spec.fetch = d.userFetch(func(ctx context.Context, dir unified.Directory) (unified.UserList, error) {
-			return dir.WorkspaceUsers(ctx, ws)
-		})
-	case org != "":
-		spec.key = "users:org:" + org
-		spec.fetch = d.userFetch(func(ctx context.Context, dir unified.Directory) (unified.UserList, error) {
-			return dir.OrganizationUsers(ctx, org)
-		})
-	default:
-		spec.key = "users"
-		spec.fetch = d.userFetch(d.allUsers)
 	}
 	if !f.empty() {
 		spec.keep = func(item []byte) bool {
@@ -634,7 +655,29 @@ func (s *Server) listUsers(c echo.Context) error {
 	return d.list(spec)
 }
 
-func (d *dirCall) userFetch(get func(context.Context, unified.Directory) (unified.UserList, error)) func(context.Context) ([][]byte, bool, error) {
+// usersSpec is the unfiltered list of the workspace's users (when ws is given), else of the
+// organization's (org), else of everyone in the linked person's organizations.
+func (d *dirReader) usersSpec(org, ws string) listSpec {
+	spec := listSpec{route: "users", ttl: d.s.ttl.Users, strip: stripUser, filters: url.Values{}}
+	switch {
+	case ws != "":
+		spec.key = "users:ws:" + ws
+		spec.fetch = d.userFetch(func(ctx context.Context, dir unified.Directory) (unified.UserList, error) {
+			return dir.WorkspaceUsers(ctx, ws)
+		})
+	case org != "":
+		spec.key = "users:org:" + org
+		spec.fetch = d.userFetch(func(ctx context.Context, dir unified.Directory) (unified.UserList, error) {
+			return dir.OrganizationUsers(ctx, org)
+		})
+	default:
+		spec.key = "users"
+		spec.fetch = d.userFetch(d.allUsers)
+	}
+	return spec
+}
+
+func (d *dirReader) userFetch(get func(context.Context, unified.Directory) (unified.UserList, error)) func(context.Context) ([][]byte, bool, error) {
 	return func(ctx context.Context) ([][]byte, bool, error) {
 		l, err := get(ctx, d.directory())
 		if err != nil {
@@ -647,17 +690,10 @@ func (d *dirCall) userFetch(get func(context.Context, unified.Directory) (unifie
 
 // allUsers is every person in every organization of the linked person. The organization list
 // comes through the cache, so a warm cache costs only the member pages.
-func (d *dirCall) allUsers(ctx context.Context, dir unified.Directory) (unified.UserList, error) {
-	orgSpec := d.organizationsSpec()
-	snap, err := d.s.cache.List(ctx, d.scope(), orgSpec.key, d.policy(orgSpec.ttl), maxLimit*10, orgSpec.fetch)
+func (d *dirReader) allUsers(ctx context.Context, dir unified.Directory) (unified.UserList, error) {
+	items, _, err := d.readAll(ctx, d.organizationsSpec())
 	if err != nil {
 		return unified.UserList{}, err
-	}
-	items := snap.First
-	if len(items) < snap.Count {
-		if items, err = d.s.cache.Page(ctx, d.scope(), snap.ID, 0, snap.Count); err != nil {
-			return unified.UserList{}, err
-		}
 	}
 	var (
 		lists   [][]unified.User

@@ -26,7 +26,7 @@ func (s *Server) emit(ctx context.Context, tenant, account, typ string, data any
 // emitAccount records an account lifecycle event; its data is the account as the API shows it
 // (no credential).
 func (s *Server) emitAccount(ctx context.Context, typ string, a store.Account) {
-	s.emit(ctx, a.Tenant, a.ID, typ, toAccountJSON(a))
+	s.emit(ctx, a.Tenant, a.ID, typ, s.toAccountJSON(a))
 }
 
 // AccountNeedsReauth records integrated_account.needs_reauth; the credential manager calls it

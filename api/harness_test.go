@@ -30,6 +30,7 @@ import (
 	"github.com/dirgate/dirgate/adapters/podio/podiosim"
 	"github.com/dirgate/dirgate/api"
 	"github.com/dirgate/dirgate/internal/cache"
+	"github.com/dirgate/dirgate/internal/changes"
 	"github.com/dirgate/dirgate/internal/creds"
 	"github.com/dirgate/dirgate/internal/crypt"
 	"github.com/dirgate/dirgate/internal/events"
@@ -91,6 +92,9 @@ type harnessOptions struct {
 	redisURL string
 	// jobs gives every replica a job engine (workers included) on one queue of the test's own.
 	jobs bool
+	// poller runs a change poller on every replica, looking for due accounts every 20 ms (on
+	// the gateway's clock); accounts may set poll intervals down to one second.
+	poller bool
 }
 
 // replica is one gateway instance: its own Redis client, store, credential manager and server.
@@ -102,6 +106,7 @@ type replica struct {
 	proxyTS     *httptest.Server // the root proxy listener
 	jobs        *jobs.Engine     // nil unless harnessOptions.jobs
 	events      *events.Log
+	changes     *changes.Store
 }
 
 type harness struct {
@@ -250,6 +255,9 @@ func (h *harness) newReplica(o harnessOptions, ver *tenantauth.Verifier) *replic
 		t.Fatal(err)
 	}
 	r.events = evlog
+	if r.changes, err = changes.New(changes.Options{Client: rc, Prefix: h.rdb.Prefix}); err != nil {
+		t.Fatal(err)
+	}
 	r.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { r.srv.ServeHTTP(w, req) }))
 	t.Cleanup(r.ts.Close)
 	pub, _ := url.Parse(r.ts.URL)
@@ -258,10 +266,21 @@ func (h *harness) newReplica(o harnessOptions, ver *tenantauth.Verifier) *replic
 		AllowPasswordGrant: o.allowPassword, Logger: log, Now: h.clock.Now,
 		Cache: ch, Ring: h.ring, CacheTTL: o.ttl, RequestTimeout: o.requestTimeout, PodioPageSize: o.podioPageSize,
 		Minter: h.minter, ProxyMaxBody: o.proxyMaxBody, Budget: budget, ProxyClient: &http.Client{Transport: rt},
-		Jobs: eng, Idempotency: idem, Events: evlog,
+		Jobs: eng, Idempotency: idem, Events: evlog, Changes: r.changes, EventsMinInterval: time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if o.poller {
+		p, err := changes.NewPoller(changes.PollerOptions{Store: r.changes, Poll: r.srv.PollAccount, Tick: 20 * time.Millisecond,
+			Now: h.clock.Now, Logger: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		wg.Go(func() { p.Run(ctx) })
+		t.Cleanup(func() { cancel(); wg.Wait() })
 	}
 	if eng != nil {
 		if err := eng.Start(); err != nil {

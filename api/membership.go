@@ -11,6 +11,8 @@ import (
 
 	"github.com/dirgate/dirgate/adapters/podio"
 	"github.com/dirgate/dirgate/internal/cache"
+	"github.com/dirgate/dirgate/internal/changes"
+	"github.com/dirgate/dirgate/internal/events"
 	"github.com/dirgate/dirgate/internal/jobs"
 	"github.com/dirgate/dirgate/internal/membership"
 	"github.com/dirgate/dirgate/internal/quota"
@@ -129,7 +131,8 @@ func (s *Server) invalidateMembership(ctx context.Context, tenant string, a stor
 	}
 }
 
-// JobWritten is told of every write a membership job made, to invalidate what it touched.
+// JobWritten is told of every write a membership job made: it invalidates what the write touched
+// and reports it as an event at once (see ownWrite).
 func (s *Server) JobWritten(ctx context.Context, j *jobs.Job, it *jobs.Item) {
 	a, err := s.accountForRead(ctx, j.Tenant, j.Account)
 	if err != nil {
@@ -142,6 +145,23 @@ func (s *Server) JobWritten(ctx context.Context, j *jobs.Job, it *jobs.Item) {
 		spaces = []int64{ws}
 	}
 	s.invalidateMembership(ctx, j.Tenant, a, org, spaces, user)
+	d := changes.MembershipData{WorkspaceID: it.WorkspaceID, OrganizationID: it.OrganizationID, UserID: it.UserID,
+		Email: strings.ToLower(it.Email), Role: unified.WorkspaceRole(it.Role), PreviousRole: unified.WorkspaceRole(it.PriorRole)}
+	switch it.Action {
+	case membership.ActionAdd:
+		// An invitation by e-mail names no user id: the poller reports the person once listed.
+		d.PreviousRole = ""
+		s.ownWrite(ctx, a, events.MembershipAdded, d)
+	case membership.ActionChangeRole:
+		if it.Role != it.PriorRole {
+			s.ownWrite(ctx, a, events.MembershipRoleChanged, d)
+		}
+	case membership.ActionRemove:
+		d.Role = ""
+		s.ownWrite(ctx, a, events.MembershipRemoved, d)
+	}
+	// Ending an organization membership is reported by the poller: which workspace memberships it
+	// ended is Podio's to say.
 }
 
 type addMemberBody struct {
@@ -201,6 +221,14 @@ func (s *Server) addMember(c echo.Context) error {
 	if _, err := w.pc.SpaceMembers.Add(w.ctx(), space, req); err != nil {
 		return podioFailure(err)
 	}
+	// An invitation by e-mail names no user id yet: the poller reports the person once Podio
+	// lists them.
+	if uid != 0 {
+		s.ownWrite(w.ctx(), w.account, events.MembershipAdded, changes.MembershipData{
+			WorkspaceID: strconv.FormatInt(space, 10), WorkspaceName: sp.Name, OrganizationID: formatOrgID(sp.OrgID),
+			UserID: strconv.FormatInt(uid, 10), Role: unified.WorkspaceRole(in.Role),
+		})
+	}
 	w.invalidate(sp.OrgID, []int64{space}, uid)
 	out.WorkspaceID = strconv.FormatInt(space, 10)
 	return c.JSON(http.StatusCreated, out)
@@ -211,20 +239,20 @@ type roleBody struct {
 }
 
 // guardLastAdmin refuses (409 last_admin) a change that leaves the workspace without an
-// administrator, unless force=true.
-func (w *writeCall) guardLastAdmin(space, user int64, newRole string, force bool) error {
+// administrator, unless force=true. It returns the members it read (none with force).
+func (w *writeCall) guardLastAdmin(space, user int64, newRole string, force bool) ([]membership.Member, error) {
 	if force {
-		return nil
+		return nil, nil
 	}
 	members, err := membership.Members(w.ctx(), w.pc, space)
 	if err != nil {
-		return podioFailure(err)
+		return nil, podioFailure(err)
 	}
 	if membership.WouldOrphan(members, user, newRole) {
-		return newError(http.StatusConflict, "last_admin",
+		return nil, newError(http.StatusConflict, "last_admin",
 			"this is the workspace's last administrator; make someone else admin first, or pass force=true")
 	}
-	return nil
+	return members, nil
 }
 
 func (s *Server) changeMemberRole(c echo.Context) error {
@@ -277,14 +305,43 @@ func (s *Server) changeMember(c echo.Context, newRole string, apply func(w *writ
 	if err != nil {
 		return 0, 0, err
 	}
-	if err := w.guardLastAdmin(space, user, newRole, force); err != nil {
+	members, err := w.guardLastAdmin(space, user, newRole, force)
+	if err != nil {
 		return 0, 0, err
 	}
 	if err := apply(w, space, user); err != nil {
 		return 0, 0, podioFailure(err)
 	}
+	// The guard's read gives the prior role (not read with force=true).
+	d := changes.MembershipData{WorkspaceID: strconv.FormatInt(space, 10), WorkspaceName: sp.Name,
+		OrganizationID: formatOrgID(sp.OrgID), UserID: strconv.FormatInt(user, 10), Role: unified.WorkspaceRole(newRole)}
+	prior := ""
+	for _, m := range members {
+		if m.UserID == user {
+			prior, d.Name = m.Role, m.Name
+			if len(m.Emails) > 0 {
+				d.Email = strings.ToLower(m.Emails[0])
+			}
+		}
+	}
+	d.PreviousRole = unified.WorkspaceRole(prior)
+	typ := events.MembershipRoleChanged
+	if newRole == "" {
+		typ = events.MembershipRemoved
+	}
+	if members == nil || prior != newRole {
+		w.s.ownWrite(w.ctx(), w.account, typ, d)
+	}
 	w.invalidate(sp.OrgID, []int64{space}, user)
 	return space, user, nil
+}
+
+// formatOrgID is an organization id as the unified model writes it ("" when unknown).
+func formatOrgID(id int64) string {
+	if id <= 0 {
+		return ""
+	}
+	return strconv.FormatInt(id, 10)
 }
 
 // endMemberPreview is Podio's end_member_info in unified terms.
@@ -336,11 +393,18 @@ func (s *Server) removeOrgMember(c echo.Context) error {
 	if _, err := w.pc.Orgs.EndMembership(w.ctx(), org, user); err != nil {
 		return podioFailure(err)
 	}
+	// Ending the organization membership ended every workspace membership Podio's preview named;
+	// what follows from it (promotions, deleted workspaces, the person leaving the directory) is
+	// reported by the poller.
 	var spaces []int64
 	for _, group := range [][]*podio.SpaceMember{info.ToPromote, info.ToRemove, info.ToDelete} {
 		for _, m := range group {
 			if m != nil && m.Space != nil {
 				spaces = append(spaces, m.Space.SpaceID)
+				s.ownWrite(w.ctx(), w.account, events.MembershipRemoved, changes.MembershipData{
+					WorkspaceID: strconv.FormatInt(m.Space.SpaceID, 10), WorkspaceName: m.Space.Name, OrganizationID: formatOrgID(org),
+					UserID: strconv.FormatInt(user, 10), PreviousRole: unified.WorkspaceRole(m.Role),
+				})
 			}
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/dirgate/dirgate"
 	"github.com/dirgate/dirgate/adapters/podio"
 	"github.com/dirgate/dirgate/internal/cache"
+	"github.com/dirgate/dirgate/internal/changes"
 	"github.com/dirgate/dirgate/internal/creds"
 	"github.com/dirgate/dirgate/internal/crypt"
 	"github.com/dirgate/dirgate/internal/events"
@@ -79,6 +80,12 @@ type Options struct {
 	Idempotency *idempotency.Store
 	// Events records change events (the feed, webhooks). nil: no events are recorded.
 	Events *events.Log
+	// Changes keeps the change-detection schedule, snapshots and the marks of own writes. nil (or
+	// no Events): accounts cannot turn events on, and own writes are not marked.
+	Changes *changes.Store
+	// EventsInterval is the poll interval of accounts that set none; 0 means 10 minutes.
+	// EventsMinInterval is the shortest interval an account may set; 0 means 1 minute.
+	EventsInterval, EventsMinInterval time.Duration
 }
 
 // Server is the dirgate HTTP API.
@@ -107,6 +114,9 @@ type Server struct {
 	idem  *idempotency.Store
 	// events is nil when no events are recorded.
 	events *events.Log
+	// changes is nil when change detection is not configured.
+	changes                           *changes.Store
+	eventsInterval, eventsMinInterval time.Duration
 
 	draining atomic.Bool
 	// redisSeen is set once Redis has answered a readiness probe: a replica that lost Redis later
@@ -144,6 +154,15 @@ func New(o Options) (*Server, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
+	if o.EventsMinInterval <= 0 {
+		o.EventsMinInterval = defaultEventsMinInterval
+	}
+	if o.EventsInterval <= 0 {
+		o.EventsInterval = defaultEventsInterval
+	}
+	if o.EventsInterval < o.EventsMinInterval {
+		return nil, fmt.Errorf("api: EventsInterval %s is shorter than EventsMinInterval %s", o.EventsInterval, o.EventsMinInterval)
+	}
 	s := &Server{
 		store: o.Store, creds: o.Creds, verifier: o.Verifier, podio: o.Podio, publicURL: o.PublicURL,
 		allowPasswordGrant: o.AllowPasswordGrant, linkTTL: o.LinkTokenTTL, log: o.Logger, now: o.Now,
@@ -151,6 +170,7 @@ func New(o Options) (*Server, error) {
 		minter: o.Minter, requestTimeout: o.RequestTimeout, budget: o.Budget,
 		known: store.NewMemo[store.Account](maxKnownAccounts, "account records", o.Logger),
 		jobs:  o.Jobs, idem: o.Idempotency, events: o.Events,
+		changes: o.Changes, eventsInterval: o.EventsInterval, eventsMinInterval: o.EventsMinInterval,
 	}
 	fw, err := proxy.New(proxy.Options{Base: o.Podio.BaseURL, Client: o.ProxyClient, MaxBody: o.ProxyMaxBody})
 	if err != nil {
@@ -182,6 +202,7 @@ func New(o Options) (*Server, error) {
 	e.POST("/integrated-accounts", s.createAccount, auth)
 	e.GET("/integrated-accounts", s.listAccounts, auth)
 	e.GET("/integrated-accounts/:id", s.getAccount, auth)
+	e.PATCH("/integrated-accounts/:id", s.patchAccount, auth)
 	e.DELETE("/integrated-accounts/:id", s.deleteAccount, auth)
 	e.POST("/integrated-accounts/:id/check", s.checkAccount, auth)
 	s.registerDirectory(e, auth)

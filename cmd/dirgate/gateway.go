@@ -17,6 +17,7 @@ import (
 	"github.com/dirgate/dirgate/adapters/podio"
 	"github.com/dirgate/dirgate/api"
 	"github.com/dirgate/dirgate/internal/cache"
+	"github.com/dirgate/dirgate/internal/changes"
 	"github.com/dirgate/dirgate/internal/config"
 	"github.com/dirgate/dirgate/internal/creds"
 	"github.com/dirgate/dirgate/internal/crypt"
@@ -41,6 +42,8 @@ type gateway struct {
 	jobs *jobs.Engine
 	// events records change events.
 	events *events.Log
+	// poller polls accounts with events enabled for changes; serveAll runs it.
+	poller *changes.Poller
 }
 
 func (g *gateway) Close() error {
@@ -222,12 +225,17 @@ func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
+	cs, err := changes.New(changes.Options{Client: rc, Prefix: cfg.RedisPrefix})
+	if err != nil {
+		return nil, err
+	}
 	srv, err = api.New(api.Options{
 		Store: st, Creds: mgr, Verifier: ver, Podio: pc, PublicURL: pub,
 		AllowPasswordGrant: cfg.AllowPasswordGrant, LinkTokenTTL: cfg.LinkTokenTTL,
 		RequestTimeout: cfg.RequestTimeout, Logger: log,
 		Cache: ch, Ring: ring, PodioPageSize: cfg.PodioPageSize, CursorTTL: cfg.CursorTTL,
 		Minter: minter, ProxyMaxBody: cfg.ProxyMaxBody, Budget: budget, Jobs: eng, Idempotency: idem, Events: evlog,
+		Changes: cs, EventsInterval: cfg.EventsInterval, EventsMinInterval: cfg.EventsMinInterval,
 		ProxyClient: &http.Client{Transport: rt},
 		CacheTTL: api.CacheTTLs{
 			Me: cfg.CacheTTLMe, Organizations: cfg.CacheTTLOrgs, Workspaces: cfg.CacheTTLWorkspaces,
@@ -240,7 +248,14 @@ func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger)
 		}
 		return nil, err
 	}
-	return &gateway{api: srv, store: st, redis: rc, cacheRedis: cacheRedis, jobs: eng, events: evlog}, nil
+	poller, err := changes.NewPoller(changes.PollerOptions{Store: cs, Poll: srv.PollAccount, Logger: log})
+	if err != nil {
+		if cacheRedis != nil {
+			cacheRedis.Close()
+		}
+		return nil, err
+	}
+	return &gateway{api: srv, store: st, redis: rc, cacheRedis: cacheRedis, jobs: eng, events: evlog, poller: poller}, nil
 }
 
 // newLogger returns a JSON logger at the configured level.

@@ -39,7 +39,8 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, drain func(
 }
 
 // serveAll serves the API on ln and, when proxyLn is not nil, the root proxy listener on it, until
-// ctx ends or either fails; both then shut down gracefully.
+// ctx ends or either fails; both then shut down gracefully. The job workers and the change poller
+// run meanwhile.
 func serveAll(ctx context.Context, gw *gateway, ln, proxyLn net.Listener, grace time.Duration) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -51,6 +52,10 @@ func serveAll(ctx context.Context, gw *gateway, ln, proxyLn net.Listener, grace 
 		defer gw.jobs.Shutdown()
 	}
 	var wg sync.WaitGroup
+	if gw.poller != nil {
+		// A poll cut short by shutdown leaves its account due, for another replica.
+		wg.Go(func() { gw.poller.Run(ctx) })
+	}
 	errs := make([]error, 2)
 	wg.Go(func() {
 		errs[0] = serveHTTP(ctx, ln, gw.api, gw.api.Drain, grace)

@@ -66,6 +66,8 @@ type Config struct {
 	BreakerFailures    int           `env:"DIRGATE_BREAKER_FAILURES" envDefault:"5" doc:"consecutive Podio failures (network errors, 5xx) that open the circuit breaker"`
 	BreakerOpen        time.Duration `env:"DIRGATE_BREAKER_OPEN" envDefault:"30s" doc:"how long the circuit breaker stays open before one probe call"`
 	EventRetention     time.Duration `env:"DIRGATE_EVENT_RETENTION" envDefault:"168h" doc:"how long change events stay in the events feed (GET /events)"`
+	EventsInterval     time.Duration `env:"DIRGATE_EVENTS_INTERVAL" envDefault:"10m" doc:"how often an account with events enabled is polled for changes, unless it sets its own interval"`
+	EventsMinInterval  time.Duration `env:"DIRGATE_EVENTS_MIN_INTERVAL" envDefault:"1m" doc:"the shortest poll interval an account may set (PATCH /integrated-accounts/{id})"`
 	PodioPageSize      int           `env:"DIRGATE_PODIO_PAGE_SIZE" envDefault:"100" doc:"page size asked of Podio's paged member lists (the largest Podio serves; Podio documents no maximum)"`
 }
 
@@ -295,12 +297,17 @@ func (c Config) Validate() error {
 		{"DIRGATE_CACHE_TTL_USERS", c.CacheTTLUsers},
 		{"DIRGATE_CURSOR_TTL", c.CursorTTL},
 		{"DIRGATE_EVENT_RETENTION", c.EventRetention},
+		{"DIRGATE_EVENTS_INTERVAL", c.EventsInterval},
+		{"DIRGATE_EVENTS_MIN_INTERVAL", c.EventsMinInterval},
 	} {
 		if d.v <= 0 {
 			add("%s is %s: set a positive duration such as 30s", d.name, d.v)
 		}
 	}
 
+	if c.EventsMinInterval > 0 && c.EventsInterval < c.EventsMinInterval {
+		add("DIRGATE_EVENTS_INTERVAL is %s, below DIRGATE_EVENTS_MIN_INTERVAL (%s): raise it or lower the minimum", c.EventsInterval, c.EventsMinInterval)
+	}
 	if c.CacheMaxStale < 0 {
 		add("DIRGATE_CACHE_MAX_STALE is %s: set 0 or a positive duration such as 1h", c.CacheMaxStale)
 	}

@@ -81,6 +81,8 @@ func TestLoadDefaults(t *testing.T) {
 		BreakerFailures:    5,
 		BreakerOpen:        30 * time.Second,
 		EventRetention:     7 * 24 * time.Hour,
+		EventsInterval:     10 * time.Minute,
+		EventsMinInterval:  time.Minute,
 	}
 	for name, env := range map[string][]string{
 		"nil":                 nil,
@@ -238,6 +240,9 @@ func TestValidateRefuses(t *testing.T) {
 		"proxy on api address":   {map[string]string{"DIRGATE_PROXY_ADDR": ":8080"}, []string{"DIRGATE_PROXY_ADDR"}},
 		"zero page size":         {map[string]string{"DIRGATE_PODIO_PAGE_SIZE": "0"}, []string{"DIRGATE_PODIO_PAGE_SIZE"}},
 		"huge page size":         {map[string]string{"DIRGATE_PODIO_PAGE_SIZE": "5000"}, []string{"DIRGATE_PODIO_PAGE_SIZE", "1000"}},
+		"zero events interval":   {map[string]string{"DIRGATE_EVENTS_INTERVAL": "0s"}, []string{"DIRGATE_EVENTS_INTERVAL"}},
+		"interval below minimum": {map[string]string{"DIRGATE_EVENTS_INTERVAL": "30s"}, []string{"DIRGATE_EVENTS_INTERVAL", "DIRGATE_EVENTS_MIN_INTERVAL"}},
+		"negative min interval":  {map[string]string{"DIRGATE_EVENTS_MIN_INTERVAL": "-1m"}, []string{"DIRGATE_EVENTS_MIN_INTERVAL"}},
 		"negative max stale":     {map[string]string{"DIRGATE_CACHE_MAX_STALE": "-1s"}, []string{"DIRGATE_CACHE_MAX_STALE"}},
 		"zero users ttl":         {map[string]string{"DIRGATE_CACHE_TTL_USERS": "0s"}, []string{"DIRGATE_CACHE_TTL_USERS"}},
 		"zero cache timeout":     {map[string]string{"DIRGATE_CACHE_TIMEOUT": "0s"}, []string{"DIRGATE_CACHE_TIMEOUT"}},

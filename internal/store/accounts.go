@@ -46,6 +46,21 @@ type Account struct {
 	Version int64
 	// ProxyTokensNotBefore revokes the account's proxy tokens issued before it; zero if never.
 	ProxyTokensNotBefore time.Time
+	// Events is the account's change-detection setting and the outcome of its last poll. Records
+	// written before it existed read as disabled.
+	Events Events
+}
+
+// Events is an account's change detection (the poller): whether it runs, how often, and how its
+// last poll went.
+type Events struct {
+	Enabled bool
+	// Interval between polls; zero means the gateway's default.
+	Interval time.Duration
+	// LastPollAt is when the last successful poll finished; zero if none.
+	LastPollAt time.Time
+	// LastPollError is a short code for why the last poll failed ("" when it succeeded).
+	LastPollError string
 }
 
 // Credentials are an account's OAuth tokens in plaintext. They exist only in memory; Redis holds
@@ -88,6 +103,10 @@ const (
 	fAccessExpiry  = "access_expiry"
 	fVersion       = "version"
 	fProxyNBF      = "proxy_tokens_not_before"
+	fEventsEnabled = "events_enabled"
+	fEventsIntvl   = "events_interval_ms"
+	fEventsPollAt  = "events_last_poll_at"
+	fEventsPollErr = "events_last_poll_error"
 	fScope         = "scope"
 	fAccessToken   = "access_token"
 	fRefreshToken  = "refresh_token"
@@ -188,11 +207,20 @@ func decodeAccount(id string, h map[string]string) (Account, error) {
 	if a.Version, err = strconv.ParseInt(h[fVersion], 10, 64); err != nil {
 		return Account{}, bad(fVersion, err)
 	}
+	a.Events.Enabled = h[fEventsEnabled] == "1"
+	a.Events.LastPollError = h[fEventsPollErr]
+	if v := h[fEventsIntvl]; v != "" {
+		ms, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || ms < 0 {
+			return Account{}, bad(fEventsIntvl, fmt.Errorf("not a duration in milliseconds: %q", v))
+		}
+		a.Events.Interval = time.Duration(ms) * time.Millisecond
+	}
 	for _, f := range []struct {
 		name string
 		dst  *time.Time
 	}{{fCreatedAt, &a.CreatedAt}, {fUpdatedAt, &a.UpdatedAt}, {fLastRefreshed, &a.LastRefreshedAt}, {fAccessExpiry, &a.AccessExpiry},
-		{fProxyNBF, &a.ProxyTokensNotBefore}} {
+		{fProxyNBF, &a.ProxyTokensNotBefore}, {fEventsPollAt, &a.Events.LastPollAt}} {
 		if *f.dst, err = parseTime(h[f.name]); err != nil {
 			return Account{}, bad(f.name, err)
 		}
@@ -533,6 +561,35 @@ func (s *Store) setStatus(ctx context.Context, tenant, id, status string, expect
 func (s *Store) RevokeProxyTokens(ctx context.Context, tenant, id string, at time.Time) (Account, error) {
 	a, _, err := s.update(ctx, tenant, id, -1, false, []any{fProxyNBF, formatTime(at), fUpdatedAt, formatTime(s.now())})
 	return a, err
+}
+
+// SetEvents turns the account's change detection on or off and sets its poll interval (zero: the
+// gateway's default). It keeps the last poll's outcome and does not change the credentials or
+// their version.
+func (s *Store) SetEvents(ctx context.Context, tenant, id string, enabled bool, interval time.Duration) (Account, error) {
+	if interval < 0 {
+		return Account{}, fmt.Errorf("store: negative events interval: %w", unified.ErrInvalidInput)
+	}
+	on := ""
+	if enabled {
+		on = "1"
+	}
+	a, _, err := s.update(ctx, tenant, id, -1, false, []any{
+		fEventsEnabled, on, fEventsIntvl, strconv.FormatInt(interval.Milliseconds(), 10), fUpdatedAt, formatTime(s.now()),
+	})
+	return a, err
+}
+
+// RecordPoll records the outcome of a poll of the account: at is when a successful one finished
+// (errCode ""); a failed one keeps the last success time and records errCode. It leaves UpdatedAt
+// alone: polling does not change the account.
+func (s *Store) RecordPoll(ctx context.Context, tenant, id string, at time.Time, errCode string) error {
+	fields := []any{fEventsPollErr, errCode}
+	if errCode == "" {
+		fields = append(fields, fEventsPollAt, formatTime(at))
+	}
+	_, _, err := s.update(ctx, tenant, id, -1, false, fields)
+	return err
 }
 
 // ErrLockHeld is returned by ObtainRefreshLock when another holder has the lock.

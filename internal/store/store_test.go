@@ -249,6 +249,62 @@ func TestRevokeProxyTokens(t *testing.T) {
 	}
 }
 
+// TestAccountEvents: the events setting and the poll outcome round-trip through the record, leave
+// the credential version alone, and a record that never had them reads as disabled.
+func TestAccountEvents(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := t.Context()
+	a := create(t, f.s, "tenant-a", 1)
+	if a.Events != (store.Events{}) {
+		t.Fatalf("new account events = %+v, want disabled", a.Events)
+	}
+	f.clock.Advance(time.Minute)
+	on, err := f.s.SetEvents(ctx, "tenant-a", a.ID, true, 90*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !on.Events.Enabled || on.Events.Interval != 90*time.Second || on.Version != a.Version || !on.UpdatedAt.Equal(f.clock.Now()) {
+		t.Fatalf("after SetEvents: %+v", on)
+	}
+
+	pollAt := f.clock.Now().Add(time.Minute)
+	if err := f.s.RecordPoll(ctx, "tenant-a", a.ID, pollAt, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.s.RecordPoll(ctx, "tenant-a", a.ID, pollAt.Add(time.Minute), "rate_limited"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.s.GetAccount(ctx, "tenant-a", a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := store.Events{Enabled: true, Interval: 90 * time.Second, LastPollAt: pollAt, LastPollError: "rate_limited"}
+	if diff := cmp.Diff(want, got.Events); diff != "" || !got.UpdatedAt.Equal(on.UpdatedAt) {
+		t.Fatalf("after RecordPoll (-want +got):\n%s(updated_at %v, want %v)", diff, got.UpdatedAt, on.UpdatedAt)
+	}
+
+	off, err := f.s.SetEvents(ctx, "tenant-a", a.ID, false, 0)
+	if err != nil || off.Events.Enabled || off.Events.Interval != 0 || !off.Events.LastPollAt.Equal(pollAt) {
+		t.Fatalf("after disabling: %+v, %v", off.Events, err)
+	}
+	if _, err := f.s.SetEvents(ctx, "tenant-b", a.ID, true, 0); !errors.Is(err, unified.ErrNotFound) {
+		t.Errorf("SetEvents from another tenant: %v", err)
+	}
+	if _, err := f.s.SetEvents(ctx, "tenant-a", a.ID, true, -time.Second); !errors.Is(err, unified.ErrInvalidInput) {
+		t.Errorf("negative interval: %v", err)
+	}
+	if err := f.s.DeleteAccount(ctx, "tenant-a", a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.s.RecordPoll(ctx, "tenant-a", a.ID, pollAt, ""); !errors.Is(err, unified.ErrNotFound) {
+		t.Errorf("RecordPoll after delete: %v (a poll must not recreate a deleted record)", err)
+	}
+	if n, _ := f.r.Exists(ctx, f.r.Prefix+"{acct:"+a.ID+"}:rec").Result(); n != 0 {
+		t.Error("RecordPoll recreated the deleted record")
+	}
+}
+
 func TestCreateAccountInvalid(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
