@@ -66,6 +66,8 @@ type Config struct {
 	BreakerFailures    int           `env:"DIRGATE_BREAKER_FAILURES" envDefault:"5" doc:"consecutive Podio failures (network errors, 5xx) that open the circuit breaker"`
 	BreakerOpen        time.Duration `env:"DIRGATE_BREAKER_OPEN" envDefault:"30s" doc:"how long the circuit breaker stays open before one probe call"`
 	EventRetention     time.Duration `env:"DIRGATE_EVENT_RETENTION" envDefault:"168h" doc:"how long change events stay in the events feed (GET /events)"`
+	AllowPrivateHooks  bool          `env:"DIRGATE_WEBHOOK_ALLOW_PRIVATE" envDefault:"false" doc:"let webhooks target loopback, private, link-local and other internal addresses (on in dev mode; off in production, where it would let tenants reach your internal network)"`
+	WebhookRetryWindow time.Duration `env:"DIRGATE_WEBHOOK_RETRY_WINDOW" envDefault:"24h" doc:"how long a webhook delivery is retried (backoff from 10s doubling up to 1h) before it is marked failed"`
 	PodioPageSize      int           `env:"DIRGATE_PODIO_PAGE_SIZE" envDefault:"100" doc:"page size asked of Podio's paged member lists (the largest Podio serves; Podio documents no maximum)"`
 }
 
@@ -295,6 +297,7 @@ func (c Config) Validate() error {
 		{"DIRGATE_CACHE_TTL_USERS", c.CacheTTLUsers},
 		{"DIRGATE_CURSOR_TTL", c.CursorTTL},
 		{"DIRGATE_EVENT_RETENTION", c.EventRetention},
+		{"DIRGATE_WEBHOOK_RETRY_WINDOW", c.WebhookRetryWindow},
 	} {
 		if d.v <= 0 {
 			add("%s is %s: set a positive duration such as 30s", d.name, d.v)
