@@ -27,6 +27,7 @@ import (
 	"github.com/dirgate/dirgate/internal/quota"
 	"github.com/dirgate/dirgate/internal/store"
 	"github.com/dirgate/dirgate/internal/tenantauth"
+	"github.com/dirgate/dirgate/internal/webhooks"
 )
 
 // Options are the pieces a Server is built from. cmd/dirgate wires them from configuration.
@@ -79,6 +80,9 @@ type Options struct {
 	Idempotency *idempotency.Store
 	// Events records change events (the feed, webhooks). nil: no events are recorded.
 	Events *events.Log
+	// Webhooks keeps the tenants' webhooks and their deliveries. nil: the webhook routes answer
+	// 501.
+	Webhooks *webhooks.Store
 }
 
 // Server is the dirgate HTTP API.
@@ -106,7 +110,8 @@ type Server struct {
 	jobs  *jobs.Engine
 	idem  *idempotency.Store
 	// events is nil when no events are recorded.
-	events *events.Log
+	events   *events.Log
+	webhooks *webhooks.Store
 
 	draining atomic.Bool
 	// redisSeen is set once Redis has answered a readiness probe: a replica that lost Redis later
@@ -150,7 +155,7 @@ func New(o Options) (*Server, error) {
 		cache: o.Cache, ring: o.Ring, ttl: o.CacheTTL.withDefaults(), podioPageSize: o.PodioPageSize, cursorTTL: o.CursorTTL,
 		minter: o.Minter, requestTimeout: o.RequestTimeout, budget: o.Budget,
 		known: store.NewMemo[store.Account](maxKnownAccounts, "account records", o.Logger),
-		jobs:  o.Jobs, idem: o.Idempotency, events: o.Events,
+		jobs:  o.Jobs, idem: o.Idempotency, events: o.Events, webhooks: o.Webhooks,
 	}
 	fw, err := proxy.New(proxy.Options{Base: o.Podio.BaseURL, Client: o.ProxyClient, MaxBody: o.ProxyMaxBody})
 	if err != nil {
@@ -189,6 +194,7 @@ func New(o Options) (*Server, error) {
 	e.GET("/integrated-accounts/:id/budget", s.getBudget, auth)
 	e.POST("/integrated-accounts/:id/proxy-tokens", s.createProxyToken, auth)
 	e.DELETE("/integrated-accounts/:id/proxy-tokens", s.revokeProxyTokens, auth)
+	s.registerWebhooks(e, auth)
 	e.Any("/proxy/:id/*", s.proxyByPath)
 	e.Any("/proxy/:id", func(echo.Context) error {
 		return newError(http.StatusBadRequest, "invalid_path", "add the Podio path: /proxy/{integrated_account_id}/{podio path}")
