@@ -42,6 +42,7 @@ import (
 	"github.com/dirgate/dirgate/internal/store"
 	"github.com/dirgate/dirgate/internal/tenantauth"
 	"github.com/dirgate/dirgate/internal/upstream"
+	"github.com/dirgate/dirgate/internal/webhooks"
 )
 
 const testJWTSecret = "test-secret-0123456789-0123456789-abcdef"
@@ -95,6 +96,17 @@ type harnessOptions struct {
 	// poller runs a change poller on every replica, looking for due accounts every 20 ms (on
 	// the gateway's clock); accounts may set poll intervals down to one second.
 	poller bool
+	// webhooks gives every replica the webhook store, an events consumer (group "webhooks") and a
+	// delivery worker, on one queue of the test's own. Receivers are httptest servers on
+	// 127.0.0.1, so internal targets are allowed unless webhookStrict (the SSRF test);
+	// webhookResolver replaces DNS for the check at creation. webhookBackoff is the wait after a
+	// first failed attempt (0: 50 ms; the cap is 4 times it); webhookWindow the retry window (0:
+	// the default, 24 h).
+	webhooks        bool
+	webhookStrict   bool
+	webhookResolver webhooks.Resolver
+	webhookBackoff  time.Duration
+	webhookWindow   time.Duration
 }
 
 // replica is one gateway instance: its own Redis client, store, credential manager and server.
@@ -107,6 +119,11 @@ type replica struct {
 	jobs        *jobs.Engine     // nil unless harnessOptions.jobs
 	events      *events.Log
 	changes     *changes.Store
+	// webhooks, webhookWorker and startWebhookWorker are set with harnessOptions.webhooks;
+	// startWebhookWorker starts another worker on the same queue (a restarted replica's).
+	webhooks           *webhooks.Store
+	webhookWorker      *webhooks.Worker
+	startWebhookWorker func() *webhooks.Worker
 }
 
 type harness struct {
@@ -122,6 +139,8 @@ type harness struct {
 	minter   *tenantauth.Minter
 	ring     *crypt.Ring
 	spec     *openapi3.T
+	// webhookQueue is the asynq queue of webhook deliveries (harnessOptions.webhooks).
+	webhookQueue string
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -151,6 +170,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		t.Fatal(err)
 	}
 	h.spec = loadSpec(t)
+	h.webhookQueue = strings.ReplaceAll(h.rdb.Prefix, ":", "-") + "webhooks"
 
 	n := max(o.replicas, 1)
 	for range n {
@@ -258,6 +278,12 @@ func (h *harness) newReplica(o harnessOptions, ver *tenantauth.Verifier) *replic
 	if r.changes, err = changes.New(changes.Options{Client: rc, Prefix: h.rdb.Prefix}); err != nil {
 		t.Fatal(err)
 	}
+	if o.webhooks {
+		if r.webhooks, err = webhooks.NewStore(webhooks.StoreOptions{Client: rc, Prefix: h.rdb.Prefix, Ring: h.ring,
+			AllowPrivate: !o.webhookStrict, Resolver: o.webhookResolver, Now: h.clock.Now}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	r.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { r.srv.ServeHTTP(w, req) }))
 	t.Cleanup(r.ts.Close)
 	pub, _ := url.Parse(r.ts.URL)
@@ -266,7 +292,7 @@ func (h *harness) newReplica(o harnessOptions, ver *tenantauth.Verifier) *replic
 		AllowPasswordGrant: o.allowPassword, Logger: log, Now: h.clock.Now,
 		Cache: ch, Ring: h.ring, CacheTTL: o.ttl, RequestTimeout: o.requestTimeout, PodioPageSize: o.podioPageSize,
 		Minter: h.minter, ProxyMaxBody: o.proxyMaxBody, Budget: budget, ProxyClient: &http.Client{Transport: rt},
-		Jobs: eng, Idempotency: idem, Events: evlog, Changes: r.changes, EventsMinInterval: time.Second,
+		Jobs: eng, Idempotency: idem, Events: evlog, Changes: r.changes, EventsMinInterval: time.Second, Webhooks: r.webhooks,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -290,7 +316,49 @@ func (h *harness) newReplica(o harnessOptions, ver *tenantauth.Verifier) *replic
 	}
 	r.proxyTS = httptest.NewServer(r.srv.ProxyRoot())
 	t.Cleanup(r.proxyTS.Close)
+	if o.webhooks {
+		h.startWebhooks(r, o, evlog, log)
+	}
 	return r
+}
+
+// startWebhooks runs a replica's webhook delivery: its worker and its member of the events
+// consumer group.
+func (h *harness) startWebhooks(r *replica, o harnessOptions, evlog *events.Log, log *slog.Logger) {
+	t := h.t
+	base := cmp.Or(o.webhookBackoff, 50*time.Millisecond)
+	wo := webhooks.Options{Store: r.webhooks, Queue: h.webhookQueue, RetryWindow: o.webhookWindow, BackoffBase: base,
+		BackoffCap: 4 * base, PollInterval: 50 * time.Millisecond, HoldPoll: 100 * time.Millisecond, Logger: log}
+	t.Cleanup(func() {
+		ctx := context.Background()
+		iter := h.rdb.Scan(ctx, 0, "asynq:{"+h.webhookQueue+"}*", 1000).Iterator()
+		for iter.Next(ctx) {
+			h.rdb.Del(ctx, iter.Val())
+		}
+		h.rdb.SRem(ctx, "asynq:queues", h.webhookQueue)
+	})
+	r.startWebhookWorker = func() *webhooks.Worker {
+		w, err := webhooks.NewWorker(wo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(w.Shutdown)
+		return w
+	}
+	r.webhookWorker = r.startWebhookWorker()
+	disp, err := webhooks.NewDispatcher(wo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &events.Consumer{Log: evlog, Group: "webhooks", Name: fmt.Sprintf("replica-%p", r), Handle: disp.Handle,
+		Block: 50 * time.Millisecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { _ = c.Run(ctx) })
+	t.Cleanup(func() { cancel(); wg.Wait() })
 }
 
 func loadSpec(t *testing.T) *openapi3.T {

@@ -28,6 +28,7 @@ import (
 	"github.com/dirgate/dirgate/internal/quota"
 	"github.com/dirgate/dirgate/internal/store"
 	"github.com/dirgate/dirgate/internal/tenantauth"
+	"github.com/dirgate/dirgate/internal/webhooks"
 )
 
 // Options are the pieces a Server is built from. cmd/dirgate wires them from configuration.
@@ -86,6 +87,9 @@ type Options struct {
 	// EventsInterval is the poll interval of accounts that set none; 0 means 10 minutes.
 	// EventsMinInterval is the shortest interval an account may set; 0 means 1 minute.
 	EventsInterval, EventsMinInterval time.Duration
+	// Webhooks keeps the tenants' webhooks and their deliveries. nil: the webhook routes answer
+	// 501.
+	Webhooks *webhooks.Store
 }
 
 // Server is the dirgate HTTP API.
@@ -117,6 +121,7 @@ type Server struct {
 	// changes is nil when change detection is not configured.
 	changes                           *changes.Store
 	eventsInterval, eventsMinInterval time.Duration
+	webhooks                          *webhooks.Store
 
 	draining atomic.Bool
 	// redisSeen is set once Redis has answered a readiness probe: a replica that lost Redis later
@@ -169,7 +174,7 @@ func New(o Options) (*Server, error) {
 		cache: o.Cache, ring: o.Ring, ttl: o.CacheTTL.withDefaults(), podioPageSize: o.PodioPageSize, cursorTTL: o.CursorTTL,
 		minter: o.Minter, requestTimeout: o.RequestTimeout, budget: o.Budget,
 		known: store.NewMemo[store.Account](maxKnownAccounts, "account records", o.Logger),
-		jobs:  o.Jobs, idem: o.Idempotency, events: o.Events,
+		jobs:  o.Jobs, idem: o.Idempotency, events: o.Events, webhooks: o.Webhooks,
 		changes: o.Changes, eventsInterval: o.EventsInterval, eventsMinInterval: o.EventsMinInterval,
 	}
 	fw, err := proxy.New(proxy.Options{Base: o.Podio.BaseURL, Client: o.ProxyClient, MaxBody: o.ProxyMaxBody})
@@ -211,6 +216,7 @@ func New(o Options) (*Server, error) {
 	e.GET("/events", s.listEvents, auth)
 	e.POST("/integrated-accounts/:id/proxy-tokens", s.createProxyToken, auth)
 	e.DELETE("/integrated-accounts/:id/proxy-tokens", s.revokeProxyTokens, auth)
+	s.registerWebhooks(e, auth)
 	e.Any("/proxy/:id/*", s.proxyByPath)
 	e.Any("/proxy/:id", func(echo.Context) error {
 		return newError(http.StatusBadRequest, "invalid_path", "add the Podio path: /proxy/{integrated_account_id}/{podio path}")

@@ -74,6 +74,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cfg.PodioClientID, cfg.PodioClientSecret = "demo-client", "demo-secret"
 	cfg.PodioAPIURL, cfg.PodioAuthURL = simURL+"/", simURL+"/"
 	cfg.AllowPasswordGrant = true
+	// Webhook receivers in dev mode run on this machine.
+	cfg.AllowPrivateHooks = true
 
 	log := newLogger(stderr, cfg.LogLevel)
 	rc, err := redisClient(cfg)

@@ -29,6 +29,7 @@ import (
 	"github.com/dirgate/dirgate/internal/store"
 	"github.com/dirgate/dirgate/internal/tenantauth"
 	"github.com/dirgate/dirgate/internal/upstream"
+	"github.com/dirgate/dirgate/internal/webhooks"
 )
 
 // gateway is the wired gateway: what serve and dev run.
@@ -44,6 +45,10 @@ type gateway struct {
 	events *events.Log
 	// poller polls accounts with events enabled for changes; serveAll runs it.
 	poller *changes.Poller
+	// serveAll runs hookWorker (webhook deliveries) and an events consumer that hands each event
+	// to hookDispatcher.
+	hookDispatcher *webhooks.Dispatcher
+	hookWorker     *webhooks.Worker
 }
 
 func (g *gateway) Close() error {
@@ -229,13 +234,28 @@ func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
+	hooks, err := webhooks.NewStore(webhooks.StoreOptions{Client: rc, Prefix: cfg.RedisPrefix, Ring: ring,
+		AllowPrivate: cfg.AllowPrivateHooks, Retention: cfg.EventRetention})
+	if err != nil {
+		return nil, err
+	}
+	hookOpts := webhooks.Options{Store: hooks, Queue: strings.TrimSuffix(cfg.RedisPrefix, ":") + ":webhooks",
+		RetryWindow: cfg.WebhookRetryWindow, Logger: log}
+	disp, err := webhooks.NewDispatcher(hookOpts)
+	if err != nil {
+		return nil, err
+	}
+	hookWorker, err := webhooks.NewWorker(hookOpts)
+	if err != nil {
+		return nil, err
+	}
 	srv, err = api.New(api.Options{
 		Store: st, Creds: mgr, Verifier: ver, Podio: pc, PublicURL: pub,
 		AllowPasswordGrant: cfg.AllowPasswordGrant, LinkTokenTTL: cfg.LinkTokenTTL,
 		RequestTimeout: cfg.RequestTimeout, Logger: log,
 		Cache: ch, Ring: ring, PodioPageSize: cfg.PodioPageSize, CursorTTL: cfg.CursorTTL,
 		Minter: minter, ProxyMaxBody: cfg.ProxyMaxBody, Budget: budget, Jobs: eng, Idempotency: idem, Events: evlog,
-		Changes: cs, EventsInterval: cfg.EventsInterval, EventsMinInterval: cfg.EventsMinInterval,
+		Changes: cs, EventsInterval: cfg.EventsInterval, EventsMinInterval: cfg.EventsMinInterval, Webhooks: hooks,
 		ProxyClient: &http.Client{Transport: rt},
 		CacheTTL: api.CacheTTLs{
 			Me: cfg.CacheTTLMe, Organizations: cfg.CacheTTLOrgs, Workspaces: cfg.CacheTTLWorkspaces,
@@ -255,7 +275,8 @@ func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger)
 		}
 		return nil, err
 	}
-	return &gateway{api: srv, store: st, redis: rc, cacheRedis: cacheRedis, jobs: eng, events: evlog, poller: poller}, nil
+	return &gateway{api: srv, store: st, redis: rc, cacheRedis: cacheRedis, jobs: eng, events: evlog, poller: poller,
+		hookDispatcher: disp, hookWorker: hookWorker}, nil
 }
 
 // newLogger returns a JSON logger at the configured level.

@@ -1,13 +1,19 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
+
+	"github.com/dirgate/dirgate/internal/events"
 )
 
 // serveHTTP serves h on ln until ctx ends, then shuts down gracefully: drain (if not nil) runs
@@ -38,6 +44,15 @@ func serveHTTP(ctx context.Context, ln net.Listener, h http.Handler, drain func(
 	return nil
 }
 
+// consumerName names this process in the events consumer group: host, pid and a random part (a
+// restarted process is a new member; the old one's unacknowledged events are claimed).
+func consumerName() string {
+	host, _ := os.Hostname()
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%s", cmp.Or(host, "dirgate"), os.Getpid(), hex.EncodeToString(b[:]))
+}
+
 // serveAll serves the API on ln and, when proxyLn is not nil, the root proxy listener on it, until
 // ctx ends or either fails; both then shut down gracefully. The job workers and the change poller
 // run meanwhile.
@@ -51,10 +66,23 @@ func serveAll(ctx context.Context, gw *gateway, ln, proxyLn net.Listener, grace 
 		// Jobs this replica was running go back to the queue for another replica.
 		defer gw.jobs.Shutdown()
 	}
+	if gw.hookWorker != nil {
+		if err := gw.hookWorker.Start(); err != nil {
+			return err
+		}
+		// Attempts in flight finish; queued deliveries wait in Redis for any replica.
+		defer gw.hookWorker.Shutdown()
+	}
 	var wg sync.WaitGroup
 	if gw.poller != nil {
 		// A poll cut short by shutdown leaves its account due, for another replica.
 		wg.Go(func() { gw.poller.Run(ctx) })
+	}
+	if gw.hookDispatcher != nil && gw.events != nil {
+		// This replica's member of the consumer group: each event reaches one replica's
+		// dispatcher, and one a dead replica had taken is claimed by another.
+		c := &events.Consumer{Log: gw.events, Group: "webhooks", Name: consumerName(), Handle: gw.hookDispatcher.Handle}
+		wg.Go(func() { _ = c.Run(ctx) })
 	}
 	errs := make([]error, 2)
 	wg.Go(func() {

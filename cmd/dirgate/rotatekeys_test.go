@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"os"
 	"strings"
@@ -13,7 +14,17 @@ import (
 	"github.com/dirgate/dirgate/internal/crypt"
 	"github.com/dirgate/dirgate/internal/redistest"
 	"github.com/dirgate/dirgate/internal/store"
+	"github.com/dirgate/dirgate/internal/webhooks"
 )
+
+func ringWith(t *testing.T, keys ...crypt.Key) *crypt.Ring {
+	t.Helper()
+	ring, err := crypt.NewRing(keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ring
+}
 
 // TestRotateKeysCommand: credentials sealed under the old key are re-sealed under the new one, so
 // a ring holding only the new key reads them all afterwards.
@@ -23,11 +34,7 @@ func TestRotateKeysCommand(t *testing.T) {
 	oldKey, _ := crypt.GenerateKey("old")
 	newKey, _ := crypt.GenerateKey("new")
 	storeWith := func(keys ...crypt.Key) *store.Store {
-		ring, err := crypt.NewRing(keys)
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, err := store.New(store.Options{Client: rdb.Client, Prefix: rdb.Prefix, Ring: ring})
+		st, err := store.New(store.Options{Client: rdb.Client, Prefix: rdb.Prefix, Ring: ringWith(t, keys...)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -44,6 +51,14 @@ func TestRotateKeysCommand(t *testing.T) {
 		}
 		ids = append(ids, a.ID)
 	}
+	hooks, err := webhooks.NewStore(webhooks.StoreOptions{Client: rdb.Client, Prefix: rdb.Prefix, Ring: ringWith(t, oldKey), AllowPrivate: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hook, _, err := hooks.Create(ctx, "tenant-a", webhooks.NewWebhook{URL: "https://hooks.example.com/", Events: []string{"*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, v := range config.Vars() {
 		t.Setenv(v.Name, "")
 		os.Unsetenv(v.Name)
@@ -56,8 +71,15 @@ func TestRotateKeysCommand(t *testing.T) {
 	if code := run(ctx, []string{"rotate-keys"}, &out, &errOut); code != 0 {
 		t.Fatalf("rotate-keys exit code %d: %s", code, errOut.String())
 	}
-	if !strings.Contains(out.String(), "re-encrypted 3 records") {
-		t.Errorf("rotate-keys said %q, want 3 records", out.String())
+	if !strings.Contains(out.String(), "re-encrypted 3 records and 1 webhook secrets") {
+		t.Errorf("rotate-keys said %q, want 3 records and 1 webhook secret", out.String())
+	}
+	var rec struct{ Secret string }
+	if err := json.Unmarshal([]byte(rdb.Get(ctx, rdb.Prefix+"{wh:"+hook.ID+"}").Val()), &rec); err != nil {
+		t.Fatal(err)
+	}
+	if kid, _ := crypt.SealedKeyID(rec.Secret); kid != "new" {
+		t.Errorf("the webhook secret is sealed under %q, want the new key", kid)
 	}
 	onlyNew := storeWith(newKey)
 	for i, id := range ids {
@@ -71,7 +93,7 @@ func TestRotateKeysCommand(t *testing.T) {
 	}
 	// A second run has nothing left to do.
 	out.Reset()
-	if code := run(ctx, []string{"rotate-keys"}, &out, io.Discard); code != 0 || !strings.Contains(out.String(), "re-encrypted 0 records") {
+	if code := run(ctx, []string{"rotate-keys"}, &out, io.Discard); code != 0 || !strings.Contains(out.String(), "re-encrypted 0 records and 0 webhook secrets") {
 		t.Errorf("second run: exit %d, %q", code, out.String())
 	}
 }

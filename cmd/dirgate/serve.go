@@ -47,6 +47,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 	log.Info("dirgate serving", "addr", ln.Addr().String(), "config", cfg.Redacted())
+	if cfg.AllowPrivateHooks {
+		log.Warn("DIRGATE_WEBHOOK_ALLOW_PRIVATE is true: webhooks may target loopback, private and link-local addresses")
+	}
 	fmt.Fprintf(stdout, "dirgate listening on %s\n", ln.Addr())
 	if proxyLn != nil {
 		fmt.Fprintf(stdout, "dirgate root proxy listening on %s\n", proxyLn.Addr())

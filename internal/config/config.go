@@ -68,6 +68,8 @@ type Config struct {
 	EventRetention     time.Duration `env:"DIRGATE_EVENT_RETENTION" envDefault:"168h" doc:"how long change events stay in the events feed (GET /events)"`
 	EventsInterval     time.Duration `env:"DIRGATE_EVENTS_INTERVAL" envDefault:"10m" doc:"how often an account with events enabled is polled for changes, unless it sets its own interval"`
 	EventsMinInterval  time.Duration `env:"DIRGATE_EVENTS_MIN_INTERVAL" envDefault:"1m" doc:"the shortest poll interval an account may set (PATCH /integrated-accounts/{id})"`
+	AllowPrivateHooks  bool          `env:"DIRGATE_WEBHOOK_ALLOW_PRIVATE" envDefault:"false" doc:"let webhooks target loopback, private, link-local and other internal addresses (on in dev mode; off in production, where it would let tenants reach your internal network)"`
+	WebhookRetryWindow time.Duration `env:"DIRGATE_WEBHOOK_RETRY_WINDOW" envDefault:"24h" doc:"how long a webhook delivery is retried (backoff from 10s doubling up to 1h) before it is marked failed"`
 	PodioPageSize      int           `env:"DIRGATE_PODIO_PAGE_SIZE" envDefault:"100" doc:"page size asked of Podio's paged member lists (the largest Podio serves; Podio documents no maximum)"`
 }
 
@@ -299,6 +301,7 @@ func (c Config) Validate() error {
 		{"DIRGATE_EVENT_RETENTION", c.EventRetention},
 		{"DIRGATE_EVENTS_INTERVAL", c.EventsInterval},
 		{"DIRGATE_EVENTS_MIN_INTERVAL", c.EventsMinInterval},
+		{"DIRGATE_WEBHOOK_RETRY_WINDOW", c.WebhookRetryWindow},
 	} {
 		if d.v <= 0 {
 			add("%s is %s: set a positive duration such as 30s", d.name, d.v)

@@ -83,6 +83,7 @@ func TestLoadDefaults(t *testing.T) {
 		EventRetention:     7 * 24 * time.Hour,
 		EventsInterval:     10 * time.Minute,
 		EventsMinInterval:  time.Minute,
+		WebhookRetryWindow: 24 * time.Hour,
 	}
 	for name, env := range map[string][]string{
 		"nil":                 nil,
@@ -129,6 +130,7 @@ func TestLoadParses(t *testing.T) {
 		"bool true":                   {map[string]string{"DIRGATE_ALLOW_PASSWORD_GRANT": "true"}, func(c Config) any { return c.AllowPasswordGrant }, true},
 		"bool 1":                      {map[string]string{"DIRGATE_ALLOW_PASSWORD_GRANT": "1"}, func(c Config) any { return c.AllowPasswordGrant }, true},
 		"bool false":                  {map[string]string{"DIRGATE_ALLOW_PASSWORD_GRANT": "false"}, func(c Config) any { return c.AllowPasswordGrant }, false},
+		"webhook private targets":     {map[string]string{"DIRGATE_WEBHOOK_ALLOW_PRIVATE": "true"}, func(c Config) any { return c.AllowPrivateHooks }, true},
 		"list":                        {map[string]string{"DIRGATE_REDIS_ADDRS": "a:26379,b:26379,c:26379"}, func(c Config) any { return c.RedisAddrs }, []string{"a:26379", "b:26379", "c:26379"}},
 		"list with spaces and blanks": {map[string]string{"DIRGATE_REDIS_ADDRS": " a:1 , ,b:2,"}, func(c Config) any { return c.RedisAddrs }, []string{"a:1", "b:2"}},
 		"list single":                 {map[string]string{"DIRGATE_REDIS_ADDRS": "a:1"}, func(c Config) any { return c.RedisAddrs }, []string{"a:1"}},
@@ -247,6 +249,7 @@ func TestValidateRefuses(t *testing.T) {
 		"zero users ttl":         {map[string]string{"DIRGATE_CACHE_TTL_USERS": "0s"}, []string{"DIRGATE_CACHE_TTL_USERS"}},
 		"zero cache timeout":     {map[string]string{"DIRGATE_CACHE_TIMEOUT": "0s"}, []string{"DIRGATE_CACHE_TIMEOUT"}},
 		"zero cursor ttl":        {map[string]string{"DIRGATE_CURSOR_TTL": "0s"}, []string{"DIRGATE_CURSOR_TTL"}},
+		"zero webhook window":    {map[string]string{"DIRGATE_WEBHOOK_RETRY_WINDOW": "0s"}, []string{"DIRGATE_WEBHOOK_RETRY_WINDOW"}},
 		"bad cache redis url":    {map[string]string{"DIRGATE_CACHE_REDIS_URL": "http://x"}, []string{"DIRGATE_CACHE_REDIS_URL"}},
 		"zero refresh margin":    {map[string]string{"DIRGATE_REFRESH_MARGIN": "0s"}, []string{"DIRGATE_REFRESH_MARGIN"}},
 		"zero request timeout":   {map[string]string{"DIRGATE_REQUEST_TIMEOUT": "0s"}, []string{"DIRGATE_REQUEST_TIMEOUT"}},
