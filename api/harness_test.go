@@ -543,7 +543,8 @@ func (v *validating) check(req *http.Request, res *http.Response, body []byte) e
 	exercised.record(route.Operation.OperationID)
 	opts := &openapi3filter.Options{IncludeResponseStatus: true, AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}
 	ct := res.Header.Get("Content-Type")
-	if strings.HasPrefix(ct, "text/html") || strings.HasPrefix(ct, "application/yaml") {
+	if strings.HasPrefix(ct, "text/html") || strings.HasPrefix(ct, "application/yaml") || strings.HasPrefix(ct, "text/css") ||
+		strings.HasPrefix(ct, "text/javascript") {
 		opts.ExcludeResponseBody = true
 	}
 	in := &openapi3filter.ResponseValidationInput{

@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
-	"html/template"
 	"net/http"
 	"net/url"
 	"time"
@@ -210,18 +209,13 @@ func withQuery(raw string, params url.Values) string {
 	return u.String()
 }
 
-var linkPageTemplate = template.Must(template.New("link").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{.Title}}</title>
-<style>body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#222}
-h1{font-size:1.3rem}</style></head>
-<body><h1>{{.Title}}</h1><p>{{.Detail}}</p></body></html>
-`))
+// messagePage is a page that says one thing: a title and a sentence.
+var messagePage = pageTemplate("message.html")
 
 // linkPage answers a browser with a small HTML page (link errors have nowhere safe to redirect to).
 func (s *Server) linkPage(c echo.Context, status int, title, detail string) error {
-	c.Response().Header().Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
-	c.Response().Header().Set("Cache-Control", "no-store")
-	c.Response().WriteHeader(status)
-	return linkPageTemplate.Execute(c.Response(), struct{ Title, Detail string }{title, detail})
+	return renderPage(c, status, messagePage, struct {
+		Title, Detail string
+		Error         bool
+	}{title, detail, status >= 400}, pageOptions{})
 }

@@ -1,0 +1,133 @@
+// Package browsertest drives Debian's headless Chromium from Go tests (chromedp), the way a person
+// uses dirgate's pages, and keeps screenshots of them for people to look at.
+//
+// Chromium runs with the flags a closed network needs: it must make no request of its own (no
+// component updates, no background networking), so every request it makes is one a page made.
+package browsertest
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// ExecPath finds Chromium: $DIRGATE_CHROMIUM, else chromium or chromium-browser on PATH.
+func ExecPath() string {
+	if p := os.Getenv("DIRGATE_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// New starts a headless Chromium for the test (closed at cleanup) and returns a context of its
+// first tab. Without Chromium the test is skipped, or fails when CI=true.
+func New(t testing.TB) context.Context {
+	t.Helper()
+	path := ExecPath()
+	if path == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("Chromium is required under CI=true (.ci/run installs Debian's chromium)")
+		}
+		t.Skip("Chromium not installed (apt-get install chromium, or set DIRGATE_CHROMIUM)")
+	}
+	// A profile of its own, removed once Chromium has exited (t.TempDir would race its last writes).
+	profile, err := os.MkdirTemp("", "dirgate-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.UserDataDir(profile),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-default-apps", true),
+		chromedp.Flag("disable-extensions", true),
+		chromedp.Flag("metrics-recording-only", true),
+		chromedp.Flag("password-store", "basic"),
+		chromedp.WindowSize(1280, 900),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	// Start the browser now, so that a test's first action is not charged with the start-up.
+	stop := func() {
+		_ = chromedp.Cancel(ctx) // closes the browser and waits for it
+		cancelCtx()
+		cancelAlloc()
+		_ = os.RemoveAll(profile)
+	}
+	if err := chromedp.Run(ctx); err != nil {
+		stop()
+		t.Fatalf("starting Chromium (%s): %v", path, err)
+	}
+	t.Cleanup(stop)
+	return ctx
+}
+
+// Run runs actions in ctx with a deadline of 30 s, failing the test (after a screenshot named
+// "<test>-failure") when they fail.
+func Run(t testing.TB, ctx context.Context, actions ...chromedp.Action) {
+	t.Helper()
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Run(rctx, actions...); err != nil {
+		Screenshot(t, ctx, filepath.Base(t.Name())+"-failure")
+		t.Fatalf("browser: %v", err)
+	}
+}
+
+// Dir is where screenshots go: $DIRGATE_SCREENSHOTS, else artifacts/screenshots at the module
+// root (ignored by git).
+func Dir() string {
+	if d := os.Getenv("DIRGATE_SCREENSHOTS"); d != "" {
+		return d
+	}
+	dir, _ := os.Getwd()
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return filepath.Join(d, "artifacts", "screenshots")
+		}
+		if filepath.Dir(d) == d {
+			return filepath.Join(dir, "artifacts", "screenshots")
+		}
+	}
+}
+
+// Screenshot saves the whole page of ctx's tab as Dir()/name.png and logs where.
+func Screenshot(t testing.TB, ctx context.Context, name string) {
+	t.Helper()
+	var png []byte
+	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	if err := chromedp.Run(sctx, chromedp.FullScreenshot(&png, 90)); err != nil {
+		t.Logf("screenshot %s: %v", name, err)
+		return
+	}
+	dir := Dir()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Logf("screenshot %s: %v", name, err)
+		return
+	}
+	path := filepath.Join(dir, name+".png")
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Logf("screenshot %s: %v", name, err)
+		return
+	}
+	t.Logf("screenshot: %s", path)
+}
