@@ -15,7 +15,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -41,6 +40,7 @@ import (
 	"github.com/dirgate/dirgate/internal/redistest"
 	"github.com/dirgate/dirgate/internal/store"
 	"github.com/dirgate/dirgate/internal/tenantauth"
+	"github.com/dirgate/dirgate/internal/testclock"
 	"github.com/dirgate/dirgate/internal/upstream"
 	"github.com/dirgate/dirgate/internal/webhooks"
 )
@@ -48,10 +48,7 @@ import (
 const testJWTSecret = "test-secret-0123456789-0123456789-abcdef"
 
 // clock is the gateway's clock in tests: real time plus an offset the test moves.
-type clock struct{ offset atomic.Int64 }
-
-func (c *clock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
-func (c *clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
+type clock = testclock.Offset
 
 // syncBuffer collects log output from many goroutines.
 type syncBuffer struct {

@@ -11,25 +11,11 @@ import (
 	"github.com/dirgate/dirgate/internal/changes"
 	"github.com/dirgate/dirgate/internal/events"
 	"github.com/dirgate/dirgate/internal/redistest"
+	"github.com/dirgate/dirgate/internal/testclock"
 )
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// clock is the settable test clock.
+type clock = testclock.Clock
 
 func newStore(t *testing.T) (*changes.Store, *redistest.Redis) {
 	t.Helper()
@@ -46,7 +32,7 @@ func newStore(t *testing.T) (*changes.Store, *redistest.Redis) {
 func TestPollerOnePollPerInterval(t *testing.T) {
 	t.Parallel()
 	st, _ := newStore(t)
-	clk := &clock{t: t0}
+	clk := testclock.New(t0)
 	ctx := t.Context()
 	var targets []changes.Target
 	for i := range 5 {
@@ -99,7 +85,7 @@ func TestPollerOnePollPerInterval(t *testing.T) {
 func TestPollerOutcomes(t *testing.T) {
 	t.Parallel()
 	st, _ := newStore(t)
-	clk := &clock{t: t0}
+	clk := testclock.New(t0)
 	ctx := t.Context()
 	stop, fail := changes.Target{Tenant: "acme", Account: "ia_stop"}, changes.Target{Tenant: "acme", Account: "ia_fail"}
 	for _, tg := range []changes.Target{stop, fail} {

@@ -14,13 +14,11 @@ import (
 
 	"github.com/dirgate/dirgate/internal/jobs"
 	"github.com/dirgate/dirgate/internal/redistest"
+	"github.com/dirgate/dirgate/internal/testclock"
 )
 
 // clock is a settable clock shared by the engines of a test.
-type clock struct{ off atomic.Int64 }
-
-func (c *clock) Now() time.Time          { return time.Now().Add(time.Duration(c.off.Load())) }
-func (c *clock) Advance(d time.Duration) { c.off.Add(int64(d)) }
+type clock = testclock.Offset
 
 // recorder is an executor that counts each item's writes; its behaviour per item comes from fail.
 type recorder struct {

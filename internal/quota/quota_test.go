@@ -19,6 +19,7 @@ import (
 	"github.com/dirgate/dirgate/internal/quota"
 	"github.com/dirgate/dirgate/internal/redistest"
 	"github.com/dirgate/dirgate/internal/store"
+	"github.com/dirgate/dirgate/internal/testclock"
 )
 
 var acct = quota.Key{ClientID: "app", UserID: 42}
@@ -26,32 +27,10 @@ var acct = quota.Key{ClientID: "app", UserID: 42}
 // t0 is a whole millisecond, so that RetryAfter values compare exactly.
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-// clock is a settable test clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// clock is the settable test clock.
+type clock = testclock.Clock
 
-func newClock() *clock { return &clock{t: t0} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-// Set moves the clock to t0+d.
-func (c *clock) Set(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t0.Add(d)
-}
+func newClock() *clock { return testclock.New(t0) }
 
 // client returns a Redis client built the way the gateway builds one, for rawURL.
 func client(t *testing.T, rawURL string) redis.UniversalClient {
@@ -207,23 +186,23 @@ func TestRollingWindow(t *testing.T) {
 			b := e.budget(t, be.url(t), func(o *quota.Options) { o.GeneralLimit = 10 })
 			// Ten calls over the first 27 minutes, at uneven offsets.
 			for i := range 10 {
-				e.clock.Set(time.Duration(i)*3*time.Minute + time.Duration(i)*7*time.Millisecond)
+				e.clock.Set(t0.Add(time.Duration(i)*3*time.Minute + time.Duration(i)*7*time.Millisecond))
 				want := quota.Decision{Allowed: true, Limit: 10, Remaining: 9 - i}
 				if diff := cmp.Diff(want, admit(t, b, acct, quota.General, quota.Interactive)); diff != "" {
 					t.Fatalf("call %d (-want +got):\n%s", i+1, diff)
 				}
 			}
-			e.clock.Set(30 * time.Minute)
+			e.clock.Set(t0.Add(30 * time.Minute))
 			want := quota.Decision{RetryAfter: 30 * time.Minute, Limit: 10}
 			if diff := cmp.Diff(want, admit(t, b, acct, quota.General, quota.Interactive)); diff != "" {
 				t.Fatalf("11th call (-want +got):\n%s", diff)
 			}
-			e.clock.Set(time.Hour - time.Millisecond)
+			e.clock.Set(t0.Add(time.Hour - time.Millisecond))
 			want = quota.Decision{RetryAfter: time.Millisecond, Limit: 10}
 			if diff := cmp.Diff(want, admit(t, b, acct, quota.General, quota.Interactive)); diff != "" {
 				t.Fatalf("1ms before the first call leaves (-want +got):\n%s", diff)
 			}
-			e.clock.Set(time.Hour)
+			e.clock.Set(t0.Add(time.Hour))
 			want = quota.Decision{Allowed: true, Limit: 10}
 			if diff := cmp.Diff(want, admit(t, b, acct, quota.General, quota.Interactive)); diff != "" {
 				t.Fatalf("when the first call leaves (-want +got):\n%s", diff)
@@ -263,7 +242,7 @@ func TestNoWindowExceedsLimit(t *testing.T) {
 	slices.Sort(arrivals)
 	var admitted []time.Duration
 	for _, at := range arrivals {
-		e.clock.Set(at)
+		e.clock.Set(t0.Add(at))
 		b := budgets[rng.IntN(len(budgets))]
 		p := quota.Priority(rng.IntN(2))
 		if admit(t, b, acct, quota.General, p).Allowed {
@@ -362,7 +341,7 @@ func TestRateLimitedConsumesGeneral(t *testing.T) {
 				e := newEnv(t)
 				b := e.budget(t, be.url(t), func(o *quota.Options) { o.GeneralLimit, o.RateLimitedLimit = 5, 3 })
 				for i, s := range tt.steps {
-					e.clock.Set(time.Duration(i) * time.Minute)
+					e.clock.Set(t0.Add(time.Duration(i) * time.Minute))
 					d := admit(t, b, acct, s.class, quota.Interactive)
 					if d.Allowed != s.allowed || d.Remaining != s.remaining {
 						t.Fatalf("step %d (%s): got %+v, want allowed %v remaining %d", i, s.class, d, s.allowed, s.remaining)
@@ -387,7 +366,7 @@ func TestReserve(t *testing.T) {
 			e := newEnv(t)
 			b := e.budget(t, be.url(t), func(o *quota.Options) { o.GeneralLimit = 10 }) // default reserve 0.2: line at 8
 			for i := range 7 {
-				e.clock.Set(time.Duration(i) * time.Minute)
+				e.clock.Set(t0.Add(time.Duration(i) * time.Minute))
 				admit(t, b, acct, quota.General, quota.Interactive)
 			}
 			steps := []struct {
@@ -407,7 +386,7 @@ func TestReserve(t *testing.T) {
 				{62 * time.Minute, quota.Background, quota.Decision{Allowed: true, Limit: 10, Remaining: 2}},
 			}
 			for i, s := range steps {
-				e.clock.Set(s.at)
+				e.clock.Set(t0.Add(s.at))
 				if diff := cmp.Diff(s.want, admit(t, b, acct, quota.General, s.p)); diff != "" {
 					t.Fatalf("step %d (-want +got):\n%s", i, diff)
 				}
@@ -568,13 +547,13 @@ func TestStatus(t *testing.T) {
 				t.Errorf("unused (-want +got):\n%s", diff)
 			}
 			for i, c := range []quota.Class{quota.General, quota.General, quota.General, quota.RateLimited} {
-				e.clock.Set(time.Duration(i) * time.Minute)
+				e.clock.Set(t0.Add(time.Duration(i) * time.Minute))
 				admit(t, b, acct, c, quota.Interactive)
 			}
 			if err := b.Cooldown(ctx, acct, 30*time.Second); err != nil {
 				t.Fatal(err)
 			}
-			e.clock.Set(10 * time.Minute)
+			e.clock.Set(t0.Add(10 * time.Minute))
 			want.Classes = map[quota.Class]quota.ClassStatus{
 				quota.General:     {Limit: 10, Remaining: 6, UsedLastHour: 4, NextSlotAt: t0.Add(time.Hour)},
 				quota.RateLimited: {Limit: 4, Remaining: 3, UsedLastHour: 1, NextSlotAt: t0.Add(63 * time.Minute)},
@@ -587,7 +566,7 @@ func TestStatus(t *testing.T) {
 				t.Errorf("after the cooldown ended (-want +got):\n%s", diff)
 			}
 			// The calls at minutes 0 and 1 have left the window.
-			e.clock.Set(61 * time.Minute)
+			e.clock.Set(t0.Add(61 * time.Minute))
 			want.Classes[quota.General] = quota.ClassStatus{Limit: 10, Remaining: 8, UsedLastHour: 2, NextSlotAt: t0.Add(62 * time.Minute)}
 			s, err = b.Status(ctx, acct)
 			if err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/dirgate/dirgate/internal/quota"
+	"github.com/dirgate/dirgate/internal/testclock"
 )
 
 var (
@@ -24,25 +25,10 @@ var (
 	testCall = Call{Key: testKey, Priority: quota.Background}
 )
 
-// clock is an injectable clock tests move by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
+// clock is the settable test clock.
+type clock = testclock.Clock
 
-func newClock() *clock { return &clock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+func newClock() *clock { return testclock.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)) }
 
 type admit struct {
 	Key      quota.Key
@@ -294,7 +280,7 @@ func TestBackoff(t *testing.T) {
 				// the transport sees it tt.deadlineIn after its (fake) now, which moves only
 				// by the sleeps it asks for.
 				realDeadline := time.Now().Add(time.Hour)
-				clk.now = realDeadline.Add(-tt.deadlineIn)
+				clk.Set(realDeadline.Add(-tt.deadlineIn))
 				var cancel context.CancelFunc
 				ctx, cancel = context.WithDeadline(ctx, realDeadline)
 				defer cancel()

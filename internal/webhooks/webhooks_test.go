@@ -12,7 +12,6 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,14 +20,12 @@ import (
 	"github.com/dirgate/dirgate/internal/crypt"
 	"github.com/dirgate/dirgate/internal/events"
 	"github.com/dirgate/dirgate/internal/redistest"
+	"github.com/dirgate/dirgate/internal/testclock"
 	"github.com/dirgate/dirgate/internal/webhooks"
 )
 
 // clock is real time plus an offset the test moves.
-type clock struct{ offset atomic.Int64 }
-
-func (c *clock) Now() time.Time          { return time.Now().Add(time.Duration(c.offset.Load())) }
-func (c *clock) Advance(d time.Duration) { c.offset.Add(int64(d)) }
+type clock = testclock.Offset
 
 // resolver answers from a fixed table; other names do not resolve.
 type resolver map[string][]netip.Addr
