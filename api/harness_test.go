@@ -179,7 +179,13 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 
 func (h *harness) newReplica(o harnessOptions, ver *tenantauth.Verifier) *replica {
 	t := h.t
-	rc, err := store.NewRedisClient(store.RedisConfig{URL: h.redisURL})
+	// The shared test Redis gets a patient dial (redistest.DialTimeout); a test's own Redis (killed
+	// and restarted) keeps the production one.
+	rcfg := store.RedisConfig{URL: h.redisURL}
+	if o.redisURL == "" {
+		rcfg.DialTimeout = redistest.DialTimeout(h.redisURL)
+	}
+	rc, err := store.NewRedisClient(rcfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -60,7 +60,7 @@ func (h *counter) touches() int64 { return h.cmds.Load() + h.dials.Load() }
 func client(t *testing.T, rawURL string) (redis.UniversalClient, *counter) {
 	t.Helper()
 	c, err := store.NewRedisClient(store.RedisConfig{
-		URL: rawURL, DialTimeout: 50 * time.Millisecond, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
+		URL: rawURL, DialTimeout: redistest.DialTimeout(rawURL), ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)

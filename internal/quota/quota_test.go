@@ -36,7 +36,7 @@ func newClock() *clock { return testclock.New(t0) }
 func client(t *testing.T, rawURL string) redis.UniversalClient {
 	t.Helper()
 	c, err := store.NewRedisClient(store.RedisConfig{
-		URL: rawURL, DialTimeout: 50 * time.Millisecond, ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
+		URL: rawURL, DialTimeout: redistest.DialTimeout(rawURL), ReadTimeout: 2 * time.Second, WriteTimeout: 2 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)

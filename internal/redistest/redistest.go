@@ -130,3 +130,13 @@ func randomID() string {
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
+
+// DialTimeout is the dial timeout for a test client of the Redis at rawURL: patient for the
+// shared test Redis (on a loaded machine, CI under -race, its accept queue can fill for a moment),
+// short for the fault tests' closed ports and blackholes, which should fail fast.
+func DialTimeout(rawURL string) time.Duration {
+	if rawURL == URL() {
+		return 3 * time.Second
+	}
+	return 50 * time.Millisecond
+}
