@@ -94,6 +94,10 @@ func TestDocsBundleMatchesPinnedVersion(t *testing.T) {
 	if string(m[1]) != want {
 		t.Errorf("committed bundle is redoc %s, package.json pins %s (run npm run vendor in web/)", m[1], want)
 	}
+	// vendor.sh replaces the one URL the bundle would load from another origin.
+	if strings.Contains(string(bundle), "cdn.redoc.ly") {
+		t.Error("the committed bundle still loads Redocly's logo from cdn.redoc.ly (copy it with web/vendor.sh)")
+	}
 	notice, err := os.ReadFile("ui/static/redoc.standalone.js.LICENSE.txt")
 	if err != nil || !strings.Contains(string(notice), `Version: "`+want+`"`) {
 		t.Errorf("licence notice missing or of another version: %v", err)
