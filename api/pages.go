@@ -5,8 +5,10 @@ import (
 	"embed"
 	"html/template"
 	"io/fs"
+	"maps"
 	"net/http"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -30,7 +32,8 @@ const pageCSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-sr
 
 // pageOptions adjust one page's answer.
 type pageOptions struct {
-	// csp replaces directives of pageCSP by name, e.g. {"img-src": "'self' data: https:"}.
+	// csp replaces directives of pageCSP by name, e.g. {"img-src": "'self' data: https:"}; a
+	// directive pageCSP lacks (worker-src) is added at the end.
 	csp map[string]string
 }
 
@@ -40,10 +43,17 @@ func (o pageOptions) policy() string {
 		return pageCSP
 	}
 	parts := strings.Split(pageCSP, "; ")
+	seen := make(map[string]bool, len(o.csp))
 	for i, p := range parts {
 		name, _, _ := strings.Cut(p, " ")
 		if v, ok := o.csp[name]; ok {
 			parts[i] = name + " " + v
+			seen[name] = true
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(o.csp)) {
+		if !seen[name] {
+			parts = append(parts, name+" "+o.csp[name])
 		}
 	}
 	return strings.Join(parts, "; ")
@@ -97,6 +107,8 @@ func serveUI(c echo.Context) error {
 		ct = "image/svg+xml"
 	case ".png":
 		ct = "image/png"
+	case ".txt":
+		ct = "text/plain; charset=utf-8" // licence notices of bundled third-party code
 	}
 	return c.Blob(http.StatusOK, ct, b)
 }

@@ -197,6 +197,7 @@ func New(o Options) (*Server, error) {
 	e.GET("/readyz", s.readyz)
 	e.GET("/openapi.yaml", serveSpec)
 	e.GET("/ui/*", serveUI)
+	e.GET("/docs", serveDocs)
 
 	e.GET("/link/callback", s.linkCallback)
 	e.GET("/link/:link_token", s.linkStart)

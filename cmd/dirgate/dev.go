@@ -142,7 +142,7 @@ func runMiniredisClock(mr *miniredis.Miniredis) (stop func()) {
 func printDevBanner(w io.Writer, gwURL, simURL, proxyURL, token string) {
 	fmt.Fprintf(w, `dirgate dev is running (embedded Redis, Podio simulator, gateway). Dev-only secrets: never use them elsewhere.
 
-  gateway         %[1]s   (OpenAPI: %[1]s/openapi.yaml)
+  gateway         %[1]s   (OpenAPI: %[1]s/openapi.yaml, API docs: %[1]s/docs)
   Podio simulator %[2]s   (control API: %[2]s/_sim/state)
   root proxy      %[5]s   (Podio's paths, for Podio SDKs with an account-scoped token)
   tenant          %[4]s
