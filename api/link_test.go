@@ -63,12 +63,20 @@ func (p *person) authorize(authURL, username, password, decision string) string 
 
 // startLink creates a link token for tenant and opens it; it returns Podio's authorize URL.
 func (p *person) startLink(tenant, redirectURI, accountID string) string {
-	t := p.h.t
-	t.Helper()
-	body := map[string]any{"redirect_uri": redirectURI}
+	body := map[string]any{}
+	if redirectURI != "" {
+		body["redirect_uri"] = redirectURI
+	}
 	if accountID != "" {
 		body["integrated_account_id"] = accountID
 	}
+	return p.continueLink(p.createLink(tenant, body))
+}
+
+// createLink creates a link token for tenant with body and returns its link_url.
+func (p *person) createLink(tenant string, body map[string]any) string {
+	t := p.h.t
+	t.Helper()
 	r := p.h.call(p.browser, "POST", p.h.url, "/link-tokens", p.h.token(tenant), body)
 	if r.status != http.StatusCreated {
 		t.Fatalf("POST /link-tokens: %d %s", r.status, r.body)
@@ -82,9 +90,28 @@ func (p *person) startLink(tenant, redirectURI, accountID string) string {
 	if !strings.HasPrefix(lt.LinkURL, p.h.url+"/link/") || lt.ExpiresAt.Sub(p.h.clock.Now()) > 10*time.Minute+time.Second {
 		t.Fatalf("link token %+v: want a link_url on the gateway and expiry within 10 minutes", lt)
 	}
-	open := p.get(lt.LinkURL)
+	return lt.LinkURL
+}
+
+var continueLink = regexp.MustCompile(`<a class="button" id="continue" href="([^"]+)">`)
+
+// continueLink opens the hosted link page at linkURL, clicks Continue, and returns Podio's
+// authorize URL it was redirected to.
+func (p *person) continueLink(linkURL string) string {
+	t := p.h.t
+	t.Helper()
+	page := p.get(linkURL)
+	m := continueLink.FindSubmatch(page.body)
+	if page.status != http.StatusOK || m == nil {
+		t.Fatalf("GET link_url: %d %s, want the link page with a Continue link", page.status, page.body)
+	}
+	authorize := html.UnescapeString(string(m[1]))
+	if authorize != linkURL+"/authorize" {
+		t.Fatalf("Continue goes to %q, want %q", authorize, linkURL+"/authorize")
+	}
+	open := p.get(authorize)
 	if open.status != http.StatusFound || !strings.HasPrefix(open.header.Get("Location"), p.h.simURL+"/oauth/authorize?") {
-		t.Fatalf("GET link_url: %d → %q, want a redirect to the authorize page", open.status, open.header.Get("Location"))
+		t.Fatalf("GET %s: %d → %q, want a redirect to the authorize page", authorize, open.status, open.header.Get("Location"))
 	}
 	return open.header.Get("Location")
 }
@@ -181,16 +208,22 @@ func TestLinkFlowRefusals(t *testing.T) {
 	})
 	t.Run("link token used twice", func(t *testing.T) {
 		p := h.person()
-		r := h.call(p.browser, "POST", h.url, "/link-tokens", h.token("tenant-a"), map[string]any{"redirect_uri": appRedirect})
-		var lt struct {
-			LinkURL string `json:"link_url"`
+		linkURL := p.createLink("tenant-a", map[string]any{"redirect_uri": appRedirect})
+		// Previewers and the person may load the page any number of times...
+		for i := range 2 {
+			if page := p.get(linkURL); page.status != http.StatusOK {
+				t.Fatalf("page load %d: %d, want 200", i+1, page.status)
+			}
 		}
-		r.json(t, &lt)
-		if first := p.get(lt.LinkURL); first.status != http.StatusFound {
-			t.Fatalf("first open: %d", first.status)
+		// ...but Continue works once.
+		if first := p.get(linkURL + "/authorize"); first.status != http.StatusFound {
+			t.Fatalf("first continue: %d", first.status)
 		}
-		if again := p.get(lt.LinkURL); again.status != http.StatusNotFound {
-			t.Errorf("second open: %d, want 404", again.status)
+		if again := p.get(linkURL + "/authorize"); again.status != http.StatusNotFound || !strings.Contains(string(again.body), "expired") {
+			t.Errorf("second continue: %d, want 404 with the expired page", again.status)
+		}
+		if page := p.get(linkURL); page.status != http.StatusNotFound {
+			t.Errorf("page after continuing: %d, want 404", page.status)
 		}
 	})
 	t.Run("expired link token", func(t *testing.T) {
@@ -202,8 +235,10 @@ func TestLinkFlowRefusals(t *testing.T) {
 		}
 		r.json(t, &lt)
 		h2.clock.Advance(11 * time.Minute)
-		if got := p.get(lt.LinkURL); got.status != http.StatusNotFound {
-			t.Errorf("expired link token: %d, want 404", got.status)
+		for _, u := range []string{lt.LinkURL, lt.LinkURL + "/authorize"} {
+			if got := p.get(u); got.status != http.StatusNotFound {
+				t.Errorf("expired link token, GET %s: %d, want 404", u, got.status)
+			}
 		}
 	})
 	t.Run("wrong password stays on Podio's page", func(t *testing.T) {
@@ -225,7 +260,6 @@ func TestLinkFlowRefusals(t *testing.T) {
 	})
 	t.Run("bad link token requests", func(t *testing.T) {
 		for _, body := range []map[string]any{
-			{},
 			{"redirect_uri": "not a url"},
 			{"redirect_uri": "ftp://app.example/x"},
 			{"redirect_uri": "https://app.example/x#frag"},
