@@ -17,7 +17,7 @@
     return;
   }
   try {
-    window.opener.postMessage(msg, origin); // never "*": only the product's origin may read it
+    window.opener.postMessage(msg, origin); // never a wildcard: only the product's origin may read it
   } catch (e) {
     return; // the opener navigated away or the origin is malformed: nothing to tell
   }
