@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -14,6 +16,8 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 
 	"github.com/dirgate/dirgate/internal/browsertest"
@@ -202,4 +206,82 @@ func TestBrowserLinkFlow(t *testing.T) {
 			t.Errorf("Chromium requested another origin: %s", o)
 		}
 	}
+}
+
+// hostPage is an embedding product's page on its own origin: it opens the link in a popup and
+// keeps every message it receives, with the sender's origin, in #messages.
+const hostPage = `<!doctype html><html><body>
+<button id="open" type="button">Link Podio</button><pre id="messages"></pre>
+<script>
+var got = [];
+window.addEventListener("message", function (e) {
+  got.push({origin: e.origin, data: e.data});
+  document.getElementById("messages").textContent = JSON.stringify(got);
+});
+document.getElementById("open").addEventListener("click", function () {
+  window.popup = window.open(document.body.dataset.link, "dirgate-link", "popup,width=520,height=700");
+});
+</script></body></html>`
+
+// TestBrowserLinkPopup: a product on another origin opens link_url as a popup (with
+// return_origin); after Allow, the result page posts exactly one dirgate:linked message to the
+// opener, from the gateway's origin.
+func TestBrowserLinkPopup(t *testing.T) {
+	ctx := browsertest.New(t)
+	dev := startDev(t)
+	var linkURL string
+	host := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, strings.Replace(hostPage, "<body>", `<body data-link="`+html.EscapeString(linkURL)+`">`, 1))
+	}))
+	t.Cleanup(host.Close)
+	var lt struct {
+		LinkURL string `json:"link_url"`
+	}
+	if st := dev.call(t, "POST", "/link-tokens", map[string]any{"app_name": "Acme HR", "return_origin": host.URL}, &lt); st != http.StatusCreated {
+		t.Fatalf("POST /link-tokens: %d", st)
+	}
+	linkURL = lt.LinkURL
+
+	browsertest.Run(t, ctx, chromedp.Navigate(host.URL), chromedp.WaitVisible(`#open`, chromedp.ByQuery))
+	popupID := chromedp.WaitNewTarget(ctx, func(info *target.Info) bool { return strings.HasPrefix(info.URL, dev.gateway+"/link/") })
+	browsertest.Run(t, ctx, chromedp.Click(`#open`, chromedp.ByQuery))
+	var id target.ID
+	select {
+	case id = <-popupID:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the popup did not open")
+	}
+	popup, cancel := chromedp.NewContext(ctx, chromedp.WithTargetID(id))
+	defer cancel()
+	var accountID string
+	browsertest.Run(t, popup,
+		page.BringToFront(), // a background window is not painted: no clicks, no screenshots
+		chromedp.WaitVisible(`#continue`, chromedp.ByQuery),
+		chromedp.Click(`#continue`, chromedp.ByQuery),
+		chromedp.WaitVisible(`input[name=username]`, chromedp.ByQuery),
+		chromedp.SendKeys(`input[name=username]`, "admin@demo.example", chromedp.ByQuery),
+		chromedp.SendKeys(`input[name=password]`, "demo", chromedp.ByQuery),
+		chromedp.Click(`button[value=allow]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#close`, chromedp.ByQuery), // shown once the message is posted
+		chromedp.Text(`#account-id`, &accountID, chromedp.ByQuery),
+	)
+
+	var messages string
+	browsertest.Run(t, ctx,
+		chromedp.Poll(`document.getElementById("messages").textContent !== ""`, nil, chromedp.WithPollingTimeout(10*time.Second)),
+		chromedp.Text(`#messages`, &messages, chromedp.ByQuery),
+	)
+	var got []struct {
+		Origin string         `json:"origin"`
+		Data   map[string]any `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(messages), &got); err != nil {
+		t.Fatalf("messages %q: %v", messages, err)
+	}
+	if len(got) != 1 || got[0].Origin != dev.gateway || got[0].Data["type"] != "dirgate:linked" ||
+		got[0].Data["integrated_account_id"] != accountID || got[0].Data["name"] == "" || len(got[0].Data) != 3 {
+		t.Fatalf("the host received %s, want one dirgate:linked message for %s from %s", messages, accountID, dev.gateway)
+	}
+
 }
