@@ -6,7 +6,10 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -29,6 +32,9 @@ func randomToken(n int) string {
 type linkTokenRequest struct {
 	RedirectURI         string `json:"redirect_uri"`
 	IntegratedAccountID string `json:"integrated_account_id"`
+	AppName             string `json:"app_name"`
+	LogoURL             string `json:"logo_url"`
+	ReturnOrigin        string `json:"return_origin"`
 }
 
 type linkTokenResponse struct {
@@ -43,7 +49,21 @@ func (s *Server) createLinkToken(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
-	if err := checkRedirectURI(req.RedirectURI); err != nil {
+	if req.RedirectURI != "" {
+		if err := checkRedirectURI(req.RedirectURI); err != nil {
+			return err
+		}
+	}
+	if err := checkAppName(req.AppName); err != nil {
+		return err
+	}
+	if req.LogoURL != "" {
+		if _, err := logoOrigin(req.LogoURL); err != nil {
+			return err
+		}
+	}
+	origin, err := checkReturnOrigin(req.ReturnOrigin)
+	if err != nil {
 		return err
 	}
 	ctx := c.Request().Context()
@@ -57,6 +77,7 @@ func (s *Server) createLinkToken(c echo.Context) error {
 	expires := s.now().Add(s.linkTTL).UTC().Truncate(time.Second)
 	if err := s.store.PutLinkToken(ctx, token, store.LinkToken{
 		Tenant: tenant, RedirectURI: req.RedirectURI, AccountID: req.IntegratedAccountID, ExpiresAt: expires,
+		AppName: req.AppName, LogoURL: req.LogoURL, ReturnOrigin: origin,
 	}); err != nil {
 		return err
 	}
@@ -84,17 +105,102 @@ func checkRedirectURI(raw string) error {
 	return nil
 }
 
+// checkAppName accepts a short, printable product name: it is shown on the link pages.
+func checkAppName(name string) error {
+	if utf8.RuneCountInString(name) > 100 || !utf8.ValidString(name) {
+		return badRequest("app_name must be at most 100 characters")
+	}
+	if strings.IndexFunc(name, unicode.IsControl) >= 0 {
+		return badRequest("app_name must not contain control characters")
+	}
+	return nil
+}
+
+// logoOrigin checks a logo URL (absolute https, no user info, at most 2048 characters) and
+// returns its origin: the only place the link page's policy lets images come from besides us.
+func logoOrigin(raw string) (string, error) {
+	if len(raw) > 2048 {
+		return "", badRequest("logo_url is longer than 2048 characters")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || u.Opaque != "" {
+		return "", badRequest("logo_url must be an absolute https URL without user info")
+	}
+	// The origin goes into a Content-Security-Policy source list: only host[:port] characters.
+	if strings.ContainsAny(u.Host, " ;,'\"*") {
+		return "", badRequest("logo_url has an invalid host")
+	}
+	return "https://" + strings.ToLower(u.Host), nil
+}
+
+// checkReturnOrigin accepts an origin (http or https scheme, host, optional port, nothing else)
+// and returns it in lower case: the only target the link result is posted to.
+func checkReturnOrigin(raw string) (string, error) {
+	if raw == "" {
+		return "", nil
+	}
+	const msg = "return_origin must be an origin such as https://app.example.com (scheme, host and optional port only)"
+	if len(raw) > 2048 {
+		return "", badRequest(msg)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Hostname() == "" || u.User != nil ||
+		u.Path != "" || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.HasSuffix(raw, "#") ||
+		strings.ContainsAny(u.Host, " ;,'\"*") {
+		return "", badRequest(msg)
+	}
+	return u.Scheme + "://" + strings.ToLower(u.Host), nil
+}
+
 // callbackURL is the redirect URI registered with Podio for this gateway.
 func (s *Server) callbackURL() string { return s.publicURL.JoinPath("link", "callback").String() }
 
-// linkStart consumes a link token and sends the browser to Podio's authorize page with a fresh,
-// single-use state bound to the link token and to this browser.
-func (s *Server) linkStart(c echo.Context) error {
+// linkExpired answers the page for an unknown, used or expired link token.
+func (s *Server) linkExpired(c echo.Context) error {
+	return s.linkPage(c, http.StatusNotFound, "This link has expired or was already used",
+		"Ask the application that sent you here for a new link.")
+}
+
+// linkIntroPage is the hosted link page: what is about to happen, and a Continue link.
+var linkIntroPage = pageTemplate("link.html")
+
+// showLink answers the hosted link page. It only reads the link token: link previewers and
+// unfurlers fetch URLs they see, and must not use the token up before the person clicks.
+// Continue is a plain link to /link/{token}/authorize, not a form: form-action 'self' would
+// block the form's redirect on to Podio.
+func (s *Server) showLink(c echo.Context) error {
+	token := c.Param("link_token")
+	lt, err := s.store.PeekLinkToken(c.Request().Context(), token)
+	if errors.Is(err, unified.ErrNotFound) {
+		return s.linkExpired(c)
+	}
+	if err != nil {
+		return err
+	}
+	var opts pageOptions
+	if lt.LogoURL != "" {
+		origin, err := logoOrigin(lt.LogoURL)
+		if err != nil {
+			return err
+		}
+		opts.csp = map[string]string{"img-src": "'self' data: " + origin}
+	}
+	return renderPage(c, http.StatusOK, linkIntroPage, struct {
+		Title, AppName, LogoURL, AuthorizeURL string
+		Reauthorize                           bool
+	}{
+		Title: "Connect your Podio account", AppName: lt.AppName, LogoURL: lt.LogoURL,
+		AuthorizeURL: s.publicURL.JoinPath("link", token, "authorize").String(), Reauthorize: lt.AccountID != "",
+	}, opts)
+}
+
+// authorizeLink consumes a link token and sends the browser to Podio's authorize page with a
+// fresh, single-use state bound to the link token and to this browser.
+func (s *Server) authorizeLink(c echo.Context) error {
 	ctx := c.Request().Context()
 	lt, err := s.store.TakeLinkToken(ctx, c.Param("link_token"))
 	if errors.Is(err, unified.ErrNotFound) {
-		return s.linkPage(c, http.StatusNotFound, "This link has expired or was already used",
-			"Ask the application that sent you here for a new link.")
+		return s.linkExpired(c)
 	}
 	if err != nil {
 		return err
@@ -139,6 +245,9 @@ func (s *Server) linkCallback(c echo.Context) error {
 	}
 	lt := st.LinkToken
 	fail := func(code, description string) error {
+		if lt.RedirectURI == "" {
+			return s.linkResult(c, lt, linkOutcome{Error: code, ErrorDescription: description})
+		}
 		return c.Redirect(http.StatusFound, withQuery(lt.RedirectURI, url.Values{
 			"error": {code}, "error_description": {description},
 		}))
@@ -192,7 +301,62 @@ func (s *Server) linkCallback(c echo.Context) error {
 		}
 		s.emitAccount(ctx, events.IntegratedAccountCreated, acct)
 	}
+	if lt.RedirectURI == "" {
+		return s.linkResult(c, lt, linkOutcome{AccountID: acct.ID, Name: acct.Name})
+	}
 	return c.Redirect(http.StatusFound, withQuery(lt.RedirectURI, url.Values{"integrated_account_id": {acct.ID}}))
+}
+
+// linkOutcome is how a browser link ended: an account, or an error code and description (the
+// same ones a redirect_uri receives).
+type linkOutcome struct {
+	AccountID, Name         string
+	Error, ErrorDescription string
+}
+
+// linkResultPage is the page a link without redirect_uri ends on.
+var linkResultPage = pageTemplate("link-result.html")
+
+// linkResult answers the success or error page of a link without redirect_uri. With a
+// return_origin, link.js posts the outcome to the window that opened this one as a popup,
+// addressed to that origin only; the page carries the message in data attributes because the
+// policy allows no inline script.
+func (s *Server) linkResult(c echo.Context, lt store.LinkToken, o linkOutcome) error {
+	app := lt.AppName
+	if app == "" {
+		app = "the application that sent you here"
+	}
+	data := struct {
+		Title, Detail, Retry, App string
+		linkOutcome
+		ReturnOrigin string
+	}{linkOutcome: o, ReturnOrigin: lt.ReturnOrigin, App: app}
+	status := http.StatusOK
+	if o.Error == "" {
+		data.Title = "Connected " + o.Name
+		if lt.AccountID != "" {
+			data.Detail = "Your Podio account is connected again."
+		} else {
+			data.Detail = "Your Podio account is connected."
+		}
+		return renderPage(c, status, linkResultPage, data, pageOptions{})
+	}
+	status = http.StatusBadRequest
+	switch o.Error {
+	case "access_denied":
+		data.Title = "Access was not allowed"
+		data.Detail = "You chose not to give access on Podio's page, so nothing was connected."
+		data.Retry = "To try again, ask " + app + " for a new link and choose Allow."
+	case "account_mismatch":
+		data.Title = "A different Podio user signed in"
+		data.Detail = "This link renews the connection of another Podio user. " + o.ErrorDescription
+		data.Retry = "Sign out of Podio, ask " + app + " for a new link, and sign in as the user the account belongs to."
+	default:
+		data.Title = "Podio did not complete the connection"
+		data.Detail = o.ErrorDescription
+		data.Retry = "Close this window and try again: ask " + app + " for a new link."
+	}
+	return renderPage(c, status, linkResultPage, data, pageOptions{})
 }
 
 // withQuery adds params to an absolute URL, keeping the query it already has.

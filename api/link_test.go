@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/dirgate/dirgate/adapters/podio/podiosim"
 )
 
@@ -63,12 +65,20 @@ func (p *person) authorize(authURL, username, password, decision string) string 
 
 // startLink creates a link token for tenant and opens it; it returns Podio's authorize URL.
 func (p *person) startLink(tenant, redirectURI, accountID string) string {
-	t := p.h.t
-	t.Helper()
-	body := map[string]any{"redirect_uri": redirectURI}
+	body := map[string]any{}
+	if redirectURI != "" {
+		body["redirect_uri"] = redirectURI
+	}
 	if accountID != "" {
 		body["integrated_account_id"] = accountID
 	}
+	return p.continueLink(p.createLink(tenant, body))
+}
+
+// createLink creates a link token for tenant with body and returns its link_url.
+func (p *person) createLink(tenant string, body map[string]any) string {
+	t := p.h.t
+	t.Helper()
 	r := p.h.call(p.browser, "POST", p.h.url, "/link-tokens", p.h.token(tenant), body)
 	if r.status != http.StatusCreated {
 		t.Fatalf("POST /link-tokens: %d %s", r.status, r.body)
@@ -82,9 +92,28 @@ func (p *person) startLink(tenant, redirectURI, accountID string) string {
 	if !strings.HasPrefix(lt.LinkURL, p.h.url+"/link/") || lt.ExpiresAt.Sub(p.h.clock.Now()) > 10*time.Minute+time.Second {
 		t.Fatalf("link token %+v: want a link_url on the gateway and expiry within 10 minutes", lt)
 	}
-	open := p.get(lt.LinkURL)
+	return lt.LinkURL
+}
+
+var continueLink = regexp.MustCompile(`<a class="button" id="continue" href="([^"]+)">`)
+
+// continueLink opens the hosted link page at linkURL, clicks Continue, and returns Podio's
+// authorize URL it was redirected to.
+func (p *person) continueLink(linkURL string) string {
+	t := p.h.t
+	t.Helper()
+	page := p.get(linkURL)
+	m := continueLink.FindSubmatch(page.body)
+	if page.status != http.StatusOK || m == nil {
+		t.Fatalf("GET link_url: %d %s, want the link page with a Continue link", page.status, page.body)
+	}
+	authorize := html.UnescapeString(string(m[1]))
+	if authorize != linkURL+"/authorize" {
+		t.Fatalf("Continue goes to %q, want %q", authorize, linkURL+"/authorize")
+	}
+	open := p.get(authorize)
 	if open.status != http.StatusFound || !strings.HasPrefix(open.header.Get("Location"), p.h.simURL+"/oauth/authorize?") {
-		t.Fatalf("GET link_url: %d → %q, want a redirect to the authorize page", open.status, open.header.Get("Location"))
+		t.Fatalf("GET %s: %d → %q, want a redirect to the authorize page", authorize, open.status, open.header.Get("Location"))
 	}
 	return open.header.Get("Location")
 }
@@ -181,16 +210,22 @@ func TestLinkFlowRefusals(t *testing.T) {
 	})
 	t.Run("link token used twice", func(t *testing.T) {
 		p := h.person()
-		r := h.call(p.browser, "POST", h.url, "/link-tokens", h.token("tenant-a"), map[string]any{"redirect_uri": appRedirect})
-		var lt struct {
-			LinkURL string `json:"link_url"`
+		linkURL := p.createLink("tenant-a", map[string]any{"redirect_uri": appRedirect})
+		// Previewers and the person may load the page any number of times...
+		for i := range 2 {
+			if page := p.get(linkURL); page.status != http.StatusOK {
+				t.Fatalf("page load %d: %d, want 200", i+1, page.status)
+			}
 		}
-		r.json(t, &lt)
-		if first := p.get(lt.LinkURL); first.status != http.StatusFound {
-			t.Fatalf("first open: %d", first.status)
+		// ...but Continue works once.
+		if first := p.get(linkURL + "/authorize"); first.status != http.StatusFound {
+			t.Fatalf("first continue: %d", first.status)
 		}
-		if again := p.get(lt.LinkURL); again.status != http.StatusNotFound {
-			t.Errorf("second open: %d, want 404", again.status)
+		if again := p.get(linkURL + "/authorize"); again.status != http.StatusNotFound || !strings.Contains(string(again.body), "expired") {
+			t.Errorf("second continue: %d, want 404 with the expired page", again.status)
+		}
+		if page := p.get(linkURL); page.status != http.StatusNotFound {
+			t.Errorf("page after continuing: %d, want 404", page.status)
 		}
 	})
 	t.Run("expired link token", func(t *testing.T) {
@@ -202,8 +237,10 @@ func TestLinkFlowRefusals(t *testing.T) {
 		}
 		r.json(t, &lt)
 		h2.clock.Advance(11 * time.Minute)
-		if got := p.get(lt.LinkURL); got.status != http.StatusNotFound {
-			t.Errorf("expired link token: %d, want 404", got.status)
+		for _, u := range []string{lt.LinkURL, lt.LinkURL + "/authorize"} {
+			if got := p.get(u); got.status != http.StatusNotFound {
+				t.Errorf("expired link token, GET %s: %d, want 404", u, got.status)
+			}
 		}
 	})
 	t.Run("wrong password stays on Podio's page", func(t *testing.T) {
@@ -225,7 +262,6 @@ func TestLinkFlowRefusals(t *testing.T) {
 	})
 	t.Run("bad link token requests", func(t *testing.T) {
 		for _, body := range []map[string]any{
-			{},
 			{"redirect_uri": "not a url"},
 			{"redirect_uri": "ftp://app.example/x"},
 			{"redirect_uri": "https://app.example/x#frag"},
@@ -291,4 +327,157 @@ func TestReauthorizeNeedsReauthAccount(t *testing.T) {
 	if a["status"] != "active" {
 		t.Errorf("status after re-link = %v, want active", a["status"])
 	}
+}
+
+func TestLinkTokenPageFieldsValidation(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	tok := h.token("tenant-a")
+	long := strings.Repeat("a", 101)
+	for name, body := range map[string]map[string]any{
+		"app_name too long":          {"app_name": long},
+		"app_name control character": {"app_name": "Acme\nHR"},
+		"logo_url http":              {"logo_url": "http://cdn.example.com/logo.png"},
+		"logo_url relative":          {"logo_url": "/logo.png"},
+		"logo_url user info":         {"logo_url": "https://user:pw@cdn.example.com/logo.png"},
+		"logo_url too long":          {"logo_url": "https://cdn.example.com/" + strings.Repeat("a", 2048)},
+		"logo_url javascript":        {"logo_url": "javascript:alert(1)"},
+		"return_origin with path":    {"return_origin": "https://app.example.com/cb"},
+		"return_origin trailing /":   {"return_origin": "https://app.example.com/"},
+		"return_origin query":        {"return_origin": "https://app.example.com?x=1"},
+		"return_origin fragment":     {"return_origin": "https://app.example.com#x"},
+		"return_origin user info":    {"return_origin": "https://u@app.example.com"},
+		"return_origin scheme":       {"return_origin": "ftp://app.example.com"},
+		"return_origin star":         {"return_origin": "*"},
+		"return_origin no host":      {"return_origin": "https://"},
+	} {
+		if r := h.do("POST", "/link-tokens", tok, body); r.status != http.StatusBadRequest || r.errorCode(t) != "invalid_request" {
+			t.Errorf("%s: POST /link-tokens %v: %d %s, want 400 invalid_request", name, body, r.status, r.body)
+		}
+	}
+	for name, body := range map[string]map[string]any{
+		"nothing (redirect_uri is optional)": {},
+		"app_name of 100 characters":         {"app_name": strings.Repeat("é", 100)},
+		"all fields": {"redirect_uri": appRedirect, "app_name": "Acme HR", "logo_url": "https://cdn.example.com:8443/logo.png?v=2",
+			"return_origin": "http://localhost:3000"},
+	} {
+		if r := h.do("POST", "/link-tokens", tok, body); r.status != http.StatusCreated {
+			t.Errorf("%s: POST /link-tokens %v: %d %s, want 201", name, body, r.status, r.body)
+		}
+	}
+}
+
+// TestLinkPage: the hosted page names the app, shows its logo with a policy widened to the
+// logo's origin only, and escapes what the tenant supplied.
+func TestLinkPage(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	p := h.person()
+	linkURL := p.createLink("tenant-a", map[string]any{
+		"app_name": `Acme <HR>`, "logo_url": "https://cdn.example.com:8443/logo.png?v=2",
+	})
+	r := p.get(linkURL)
+	body := string(r.body)
+	if r.status != http.StatusOK ||
+		!strings.Contains(body, "Connect your Podio account to Acme &lt;HR&gt;") ||
+		!strings.Contains(body, `<img class="logo" src="https://cdn.example.com:8443/logo.png?v=2" alt="Acme &lt;HR&gt; logo">`) ||
+		!strings.Contains(body, `href="`+linkURL+`/authorize"`) || strings.Contains(body, "<HR>") {
+		t.Fatalf("link page: %d %s", r.status, body)
+	}
+	csp := r.header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "img-src 'self' data: https://cdn.example.com:8443;") || !strings.Contains(csp, "default-src 'none'") ||
+		!strings.Contains(csp, "script-src 'self';") || r.header.Get("Cache-Control") != "no-store" {
+		t.Errorf("link page policy %q, headers %v: want img-src widened to the logo origin only", csp, r.header)
+	}
+
+	plain := p.get(p.createLink("tenant-a", map[string]any{}))
+	pb := string(plain.body)
+	if plain.status != http.StatusOK || !strings.Contains(pb, "<h1>Connect your Podio account</h1>") || strings.Contains(pb, "<img") ||
+		!strings.Contains(plain.header.Get("Content-Security-Policy"), "img-src 'self' data:;") {
+		t.Errorf("page without app name or logo: %d %q %s", plain.status, plain.header.Get("Content-Security-Policy"), pb)
+	}
+}
+
+var resultData = regexp.MustCompile(`(data-[a-z-]+)="([^"]*)"`)
+
+// dataAttrs reads the data attributes link.js posts from a result page.
+func dataAttrs(body []byte) map[string]string {
+	out := map[string]string{}
+	for _, m := range resultData.FindAllSubmatch(body, -1) {
+		out[string(m[1])] = html.UnescapeString(string(m[2]))
+	}
+	return out
+}
+
+// TestLinkResultPages: without redirect_uri the link ends on dirgate's own pages, which carry
+// the popup message for return_origin.
+func TestLinkResultPages(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{})
+	const origin = "https://app.example.com:8443"
+
+	t.Run("success", func(t *testing.T) {
+		p := h.person()
+		callback := p.authorize(p.continueLink(p.createLink("tenant-a", map[string]any{"app_name": "Acme HR", "return_origin": "https://APP.example.com:8443"})),
+			"admin@demo.example", "demo", "allow")
+		r, _ := p.finish(callback)
+		body := string(r.body)
+		id := regexp.MustCompile(`Account id: <code id="account-id">(ia_[^<]+)</code>`).FindStringSubmatch(body)
+		if r.status != http.StatusOK || id == nil || !strings.Contains(body, "Connected ") ||
+			!strings.Contains(r.header.Get("Content-Security-Policy"), "script-src 'self'") || !strings.Contains(body, `<script src="/ui/link.js">`) {
+			t.Fatalf("success page: %d %s", r.status, body)
+		}
+		var acct map[string]any
+		if g := h.do("GET", "/integrated-accounts/"+id[1], h.token("tenant-a"), nil); g.status != http.StatusOK {
+			t.Fatalf("the account on the page: %d", g.status)
+		} else {
+			g.json(t, &acct)
+		}
+		if !strings.Contains(body, "Connected "+html.EscapeString(acct["name"].(string))) {
+			t.Errorf("success page does not name %q: %s", acct["name"], body)
+		}
+		want := map[string]string{"data-return-origin": origin, "data-type": "dirgate:linked",
+			"data-integrated-account-id": id[1], "data-name": acct["name"].(string)}
+		if diff := cmp.Diff(want, dataAttrs(r.body)); diff != "" {
+			t.Errorf("popup message data (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("denied", func(t *testing.T) {
+		p := h.person()
+		r, _ := p.finish(p.authorize(p.continueLink(p.createLink("tenant-a", map[string]any{"app_name": "Acme HR", "return_origin": origin})),
+			"admin@demo.example", "demo", "deny"))
+		body := string(r.body)
+		if r.status != http.StatusBadRequest || !strings.Contains(body, `role="alert"`) || !strings.Contains(body, "Access was not allowed") ||
+			!strings.Contains(body, "ask Acme HR for a new link") || strings.Contains(body, "ia_") {
+			t.Fatalf("denied page: %d %s", r.status, body)
+		}
+		want := map[string]string{"data-return-origin": origin, "data-type": "dirgate:link-failed",
+			"data-error": "access_denied", "data-error-description": "The Podio user did not grant access."}
+		if diff := cmp.Diff(want, dataAttrs(r.body)); diff != "" {
+			t.Errorf("popup message data (-want +got):\n%s", diff)
+		}
+	})
+	t.Run("mismatch without return_origin", func(t *testing.T) {
+		p := h.person()
+		_, loc := p.finish(p.authorize(p.startLink("tenant-a", appRedirect, ""), "admin@demo.example", "demo", "allow"))
+		id := loc.Query().Get("integrated_account_id")
+		p2 := h.person()
+		r, _ := p2.finish(p2.authorize(p2.continueLink(p2.createLink("tenant-a", map[string]any{"integrated_account_id": id})),
+			"member@demo.example", "demo", "allow"))
+		body := string(r.body)
+		if r.status != http.StatusBadRequest || !strings.Contains(body, "A different Podio user signed in") ||
+			!strings.Contains(body, "ask the application that sent you here for a new link") {
+			t.Fatalf("mismatch page: %d %s", r.status, body)
+		}
+		if got := dataAttrs(r.body); got["data-return-origin"] != "" || got["data-error"] != "account_mismatch" {
+			t.Errorf("popup data without return_origin: %v", got)
+		}
+	})
+	t.Run("link.js is served", func(t *testing.T) {
+		r := h.do("GET", "/ui/link.js", "", nil)
+		if r.status != http.StatusOK || !strings.HasPrefix(r.header.Get("Content-Type"), "text/javascript") ||
+			!strings.Contains(string(r.body), "postMessage(msg, origin)") || strings.Contains(string(r.body), `"*"`) {
+			t.Errorf("link.js: %d %v", r.status, r.header)
+		}
+	})
 }

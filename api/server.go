@@ -200,7 +200,8 @@ func New(o Options) (*Server, error) {
 	e.GET("/docs", serveDocs)
 
 	e.GET("/link/callback", s.linkCallback)
-	e.GET("/link/:link_token", s.linkStart)
+	e.GET("/link/:link_token", s.showLink)
+	e.GET("/link/:link_token/authorize", s.authorizeLink)
 
 	// Tenant routes take the middleware per route: an echo Group with middleware registers a
 	// catch-all that would turn every 405 into a 404.

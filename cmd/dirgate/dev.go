@@ -162,7 +162,7 @@ curl -s "%[1]s/unified/user-directory/users?integrated_account_id=$DIRGATE_ACCOU
 # List the workspaces of organization 3001 (a workspace picker's data):
 curl -s "%[1]s/unified/user-directory/workspaces?integrated_account_id=$DIRGATE_ACCOUNT&organization_id=3001&ignore_remote_data=true" -H "Authorization: Bearer $DIRGATE_TOKEN"
 # Or link in a browser: create a link token, then open its link_url (sign in as admin@demo.example / demo):
-curl -s -X POST %[1]s/link-tokens -H "Authorization: Bearer $DIRGATE_TOKEN" -H 'Content-Type: application/json' -d '{"redirect_uri":"http://localhost:3000/linked"}'
+curl -s -X POST %[1]s/link-tokens -H "Authorization: Bearer $DIRGATE_TOKEN" -H 'Content-Type: application/json' -d '{"app_name":"My App"}'
 # Call any Podio API through the proxy; dirgate adds the account's Podio credentials:
 curl -s %[1]s/proxy/$DIRGATE_ACCOUNT/org/ -H "Authorization: Bearer $DIRGATE_TOKEN"
 # --- end ---

@@ -20,6 +20,11 @@ type LinkToken struct {
 	RedirectURI string    `json:"redirect_uri"`
 	AccountID   string    `json:"account_id,omitempty"` // set when re-linking an existing account
 	ExpiresAt   time.Time `json:"expires_at"`
+	// AppName, LogoURL and ReturnOrigin dress the hosted pages: the tenant's product name and
+	// logo, and the origin of the window that opened the link as a popup (told the result).
+	AppName      string `json:"app_name,omitempty"`
+	LogoURL      string `json:"logo_url,omitempty"`
+	ReturnOrigin string `json:"return_origin,omitempty"`
 }
 
 // OAuthState is what the OAuth state parameter of an authorization redirect stands for.
@@ -56,6 +61,30 @@ func (s *Store) TakeLinkToken(ctx context.Context, token string) (LinkToken, err
 	}
 	// Redis expiry has millisecond resolution and follows the server clock; the record's own
 	// deadline is checked against ours too.
+	if !s.now().Before(lt.ExpiresAt) {
+		return LinkToken{}, fmt.Errorf("store: link token expired: %w", unified.ErrNotFound)
+	}
+	return lt, nil
+}
+
+// PeekLinkToken returns what token stands for without using it up: the link page shows it,
+// and link previewers that fetch the page must not burn the token. A missing, used or expired
+// token is unified.ErrNotFound.
+func (s *Store) PeekLinkToken(ctx context.Context, token string) (LinkToken, error) {
+	var lt LinkToken
+	if token == "" {
+		return LinkToken{}, fmt.Errorf("store: link: %w", unified.ErrNotFound)
+	}
+	b, err := s.rdb.Get(ctx, s.secretKey("link", token)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return LinkToken{}, fmt.Errorf("store: link: %w", unified.ErrNotFound)
+	}
+	if err != nil {
+		return LinkToken{}, fmt.Errorf("store: peek link: %w", err)
+	}
+	if err := json.Unmarshal(b, &lt); err != nil {
+		return LinkToken{}, fmt.Errorf("store: decode link: %w", err)
+	}
 	if !s.now().Before(lt.ExpiresAt) {
 		return LinkToken{}, fmt.Errorf("store: link token expired: %w", unified.ErrNotFound)
 	}

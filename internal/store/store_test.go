@@ -466,7 +466,8 @@ func TestLinkTokenSingleUse(t *testing.T) {
 	f := setup(t)
 	ctx := t.Context()
 	now := f.clock.Now()
-	lt := store.LinkToken{Tenant: "t", RedirectURI: "https://app.example.com/cb", ExpiresAt: now.Add(10 * time.Minute)}
+	lt := store.LinkToken{Tenant: "t", RedirectURI: "https://app.example.com/cb", ExpiresAt: now.Add(10 * time.Minute),
+		AppName: "Acme HR", LogoURL: "https://cdn.example.com/logo.png", ReturnOrigin: "https://app.example.com"}
 	const tok = "lt_SECRET_link_token_value"
 	if err := f.s.PutLinkToken(ctx, tok, lt); err != nil {
 		t.Fatal(err)
@@ -479,12 +480,25 @@ func TestLinkTokenSingleUse(t *testing.T) {
 	if ttl <= 9*time.Minute || ttl > 10*time.Minute {
 		t.Fatalf("Redis TTL = %s, want ~10m", ttl)
 	}
+	// Peeking (the link page) leaves the token usable, however often.
+	for range 2 {
+		peeked, err := f.s.PeekLinkToken(ctx, tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(lt, peeked, cmpopts.EquateApproxTime(0)); diff != "" {
+			t.Fatalf("PeekLinkToken (-want +got):\n%s", diff)
+		}
+	}
 	got, err := f.s.TakeLinkToken(ctx, tok)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(lt, got, cmpopts.EquateApproxTime(0)); diff != "" {
 		t.Fatalf("TakeLinkToken (-want +got):\n%s", diff)
+	}
+	if _, err := f.s.PeekLinkToken(ctx, tok); !errors.Is(err, unified.ErrNotFound) {
+		t.Fatalf("peek after take err = %v, want ErrNotFound", err)
 	}
 	if _, err := f.s.TakeLinkToken(ctx, tok); !errors.Is(err, unified.ErrNotFound) {
 		t.Fatalf("second take err = %v, want ErrNotFound", err)
@@ -496,6 +510,9 @@ func TestLinkTokenSingleUse(t *testing.T) {
 			t.Fatal(err)
 		}
 		f.clock.Advance(2 * time.Minute) // Redis still holds it; the record's deadline has passed
+		if _, err := f.s.PeekLinkToken(ctx, "tok2"); !errors.Is(err, unified.ErrNotFound) {
+			t.Fatalf("peek err = %v, want ErrNotFound", err)
+		}
 		if _, err := f.s.TakeLinkToken(ctx, "tok2"); !errors.Is(err, unified.ErrNotFound) {
 			t.Fatalf("err = %v, want ErrNotFound", err)
 		}
@@ -523,6 +540,9 @@ func TestLinkTokenSingleUse(t *testing.T) {
 		for _, tok := range []string{"never-stored", ""} {
 			if _, err := f.s.TakeLinkToken(ctx, tok); !errors.Is(err, unified.ErrNotFound) {
 				t.Fatalf("TakeLinkToken(%q) err = %v", tok, err)
+			}
+			if _, err := f.s.PeekLinkToken(ctx, tok); !errors.Is(err, unified.ErrNotFound) {
+				t.Fatalf("PeekLinkToken(%q) err = %v", tok, err)
 			}
 		}
 	})

@@ -1,0 +1,287 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"html"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/target"
+	"github.com/chromedp/chromedp"
+
+	"github.com/dirgate/dirgate/internal/browsertest"
+)
+
+// devServer is a "dirgate dev" started in-process, as its banner describes it.
+type devServer struct {
+	gateway, sim, token string
+}
+
+// startDev runs "dirgate dev" until the test ends and reads its banner.
+func startDev(t *testing.T) devServer {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"dev", "--addr", freeAddr(t), "--sim-addr", freeAddr(t), "--proxy-addr", freeAddr(t)}, &stdout, io.Discard)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(20 * time.Second):
+			t.Error("dev did not stop")
+		}
+	})
+	banner := waitFor(t, &stdout, regexp.MustCompile(`(?s)(.*# --- end ---)`))
+	field := func(re string) string {
+		m := regexp.MustCompile(re).FindStringSubmatch(banner)
+		if m == nil {
+			t.Fatalf("banner has no %s:\n%s", re, banner)
+		}
+		return m[1]
+	}
+	return devServer{
+		gateway: field(`(?m)^  gateway\s+(http://\S+)`),
+		sim:     field(`(?m)^  Podio simulator\s+(http://\S+)`),
+		token:   field(`export DIRGATE_TOKEN='([^']+)'`),
+	}
+}
+
+// call sends a JSON request with the dev tenant's token and decodes the answer into out.
+func (d devServer) call(t *testing.T, method, path string, body, out any) int {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequestWithContext(t.Context(), method, d.gateway+path, rd)
+	req.Header.Set("Authorization", "Bearer "+d.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			t.Fatalf("%s %s: %d %s: %v", method, path, res.StatusCode, b, err)
+		}
+	}
+	return res.StatusCode
+}
+
+// linkURL creates a link token without redirect_uri, so the flow ends on dirgate's own pages.
+func (d devServer) linkURL(t *testing.T) string {
+	t.Helper()
+	var lt struct {
+		LinkURL string `json:"link_url"`
+	}
+	if st := d.call(t, "POST", "/link-tokens", map[string]any{"app_name": "Acme HR"}, &lt); st != http.StatusCreated || lt.LinkURL == "" {
+		t.Fatalf("POST /link-tokens: %d %+v", st, lt)
+	}
+	return lt.LinkURL
+}
+
+// origins records the origin of every request Chromium makes.
+type origins struct {
+	mu   sync.Mutex
+	seen map[string]bool
+}
+
+func (o *origins) listen(ctx context.Context) {
+	chromedp.ListenTarget(ctx, func(ev any) {
+		e, ok := ev.(*network.EventRequestWillBeSent)
+		if !ok {
+			return
+		}
+		u, err := url.Parse(e.Request.URL)
+		if err != nil || u.Scheme == "data" || u.Scheme == "about" {
+			return
+		}
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		o.seen[u.Scheme+"://"+u.Host] = true
+	})
+}
+
+// TestBrowserLinkFlow is the hosted link flow as a person goes through it in Chromium against
+// "dirgate dev": the link page, Continue, the simulator's sign-in and consent, Allow, and the
+// success page with the new account's id, which then answers on /unified/user-directory/me.
+// Denying consent ends on the error page. Chromium may talk to the gateway and Podio only.
+func TestBrowserLinkFlow(t *testing.T) {
+	ctx := browsertest.New(t)
+	dev := startDev(t)
+	seen := &origins{seen: map[string]bool{}}
+	seen.listen(ctx)
+
+	signIn := func(ctx context.Context, decision, shot string) chromedp.Tasks {
+		return chromedp.Tasks{
+			chromedp.WaitVisible(`#continue`, chromedp.ByQuery),
+			chromedp.Click(`#continue`, chromedp.ByQuery),
+			chromedp.WaitVisible(`input[name=username]`, chromedp.ByQuery),
+			chromedp.SendKeys(`input[name=username]`, "admin@demo.example", chromedp.ByQuery),
+			chromedp.SendKeys(`input[name=password]`, "demo", chromedp.ByQuery),
+			chromedp.ActionFunc(func(context.Context) error {
+				if shot != "" {
+					browsertest.Screenshot(t, ctx, shot)
+				}
+				return nil
+			}),
+			chromedp.Click(`button[value=`+decision+`]`, chromedp.ByQuery),
+		}
+	}
+
+	// Allow: the success page.
+	var heading, accountID, title string
+	browsertest.Run(t, ctx,
+		network.Enable(),
+		chromedp.Navigate(dev.linkURL(t)),
+		chromedp.Text(`h1`, &heading, chromedp.ByQuery),
+	)
+	if heading != "Connect your Podio account to Acme HR" {
+		t.Errorf("link page heading %q", heading)
+	}
+	browsertest.Screenshot(t, ctx, "link-page")
+	browsertest.Run(t, ctx, chromedp.EmulateViewport(375, 740))
+	browsertest.Screenshot(t, ctx, "link-page-narrow")
+	browsertest.Run(t, ctx, chromedp.EmulateViewport(1280, 900))
+	browsertest.Run(t, ctx,
+		signIn(ctx, "allow", "podio-consent"),
+		chromedp.WaitVisible(`#account-id`, chromedp.ByQuery),
+		chromedp.Text(`#account-id`, &accountID, chromedp.ByQuery),
+		chromedp.Text(`h1`, &title, chromedp.ByQuery),
+	)
+	browsertest.Screenshot(t, ctx, "link-success")
+	if !strings.HasPrefix(accountID, "ia_") || !strings.HasPrefix(title, "Connected ") {
+		t.Fatalf("success page: heading %q, account id %q", title, accountID)
+	}
+	var me map[string]any
+	if st := dev.call(t, "GET", "/unified/user-directory/me?integrated_account_id="+url.QueryEscape(accountID), nil, &me); st != http.StatusOK {
+		t.Fatalf("/unified/user-directory/me for the linked account: %d %v", st, me)
+	}
+
+	// Deny: the error page, and no account.
+	var errCode, errTitle string
+	browsertest.Run(t, ctx,
+		chromedp.Navigate(dev.linkURL(t)),
+		signIn(ctx, "deny", ""),
+		chromedp.WaitVisible(`#error-code`, chromedp.ByQuery),
+		chromedp.Text(`#error-code`, &errCode, chromedp.ByQuery),
+		chromedp.Text(`h1`, &errTitle, chromedp.ByQuery),
+	)
+	browsertest.Screenshot(t, ctx, "link-error")
+	if errCode != "access_denied" || errTitle != "Access was not allowed" {
+		t.Errorf("error page: %q %q", errTitle, errCode)
+	}
+	var list struct{ Data []map[string]any }
+	dev.call(t, "GET", "/integrated-accounts", nil, &list)
+	if len(list.Data) != 1 {
+		t.Errorf("after one allowed and one denied link the tenant has %d accounts, want 1", len(list.Data))
+	}
+
+	seen.mu.Lock()
+	defer seen.mu.Unlock()
+	if !seen.seen[dev.gateway] || !seen.seen[dev.sim] {
+		t.Errorf("requests seen from origins %v: want the gateway %s and the simulator %s", seen.seen, dev.gateway, dev.sim)
+	}
+	for o := range seen.seen {
+		if o != dev.gateway && o != dev.sim {
+			t.Errorf("Chromium requested another origin: %s", o)
+		}
+	}
+}
+
+// hostPage is an embedding product's page on its own origin: it opens the link in a popup and
+// keeps every message it receives, with the sender's origin, in #messages.
+const hostPage = `<!doctype html><html><body>
+<button id="open" type="button">Link Podio</button><pre id="messages"></pre>
+<script>
+var got = [];
+window.addEventListener("message", function (e) {
+  got.push({origin: e.origin, data: e.data});
+  document.getElementById("messages").textContent = JSON.stringify(got);
+});
+document.getElementById("open").addEventListener("click", function () {
+  window.popup = window.open(document.body.dataset.link, "dirgate-link", "popup,width=520,height=700");
+});
+</script></body></html>`
+
+// TestBrowserLinkPopup: a product on another origin opens link_url as a popup (with
+// return_origin); after Allow, the result page posts exactly one dirgate:linked message to the
+// opener, from the gateway's origin.
+func TestBrowserLinkPopup(t *testing.T) {
+	ctx := browsertest.New(t)
+	dev := startDev(t)
+	var linkURL string
+	host := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		_, _ = io.WriteString(w, strings.Replace(hostPage, "<body>", `<body data-link="`+html.EscapeString(linkURL)+`">`, 1))
+	}))
+	t.Cleanup(host.Close)
+	var lt struct {
+		LinkURL string `json:"link_url"`
+	}
+	if st := dev.call(t, "POST", "/link-tokens", map[string]any{"app_name": "Acme HR", "return_origin": host.URL}, &lt); st != http.StatusCreated {
+		t.Fatalf("POST /link-tokens: %d", st)
+	}
+	linkURL = lt.LinkURL
+
+	browsertest.Run(t, ctx, chromedp.Navigate(host.URL), chromedp.WaitVisible(`#open`, chromedp.ByQuery))
+	popupID := chromedp.WaitNewTarget(ctx, func(info *target.Info) bool { return strings.HasPrefix(info.URL, dev.gateway+"/link/") })
+	browsertest.Run(t, ctx, chromedp.Click(`#open`, chromedp.ByQuery))
+	var id target.ID
+	select {
+	case id = <-popupID:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the popup did not open")
+	}
+	popup, cancel := chromedp.NewContext(ctx, chromedp.WithTargetID(id))
+	defer cancel()
+	var accountID string
+	browsertest.Run(t, popup,
+		page.BringToFront(), // a background window is not painted: no clicks, no screenshots
+		chromedp.WaitVisible(`#continue`, chromedp.ByQuery),
+		chromedp.Click(`#continue`, chromedp.ByQuery),
+		chromedp.WaitVisible(`input[name=username]`, chromedp.ByQuery),
+		chromedp.SendKeys(`input[name=username]`, "admin@demo.example", chromedp.ByQuery),
+		chromedp.SendKeys(`input[name=password]`, "demo", chromedp.ByQuery),
+		chromedp.Click(`button[value=allow]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#close`, chromedp.ByQuery), // shown once the message is posted
+		chromedp.Text(`#account-id`, &accountID, chromedp.ByQuery),
+	)
+
+	var messages string
+	browsertest.Run(t, ctx,
+		chromedp.Poll(`document.getElementById("messages").textContent !== ""`, nil, chromedp.WithPollingTimeout(10*time.Second)),
+		chromedp.Text(`#messages`, &messages, chromedp.ByQuery),
+	)
+	var got []struct {
+		Origin string         `json:"origin"`
+		Data   map[string]any `json:"data"`
+	}
+	if err := json.Unmarshal([]byte(messages), &got); err != nil {
+		t.Fatalf("messages %q: %v", messages, err)
+	}
+	if len(got) != 1 || got[0].Origin != dev.gateway || got[0].Data["type"] != "dirgate:linked" ||
+		got[0].Data["integrated_account_id"] != accountID || got[0].Data["name"] == "" || len(got[0].Data) != 3 {
+		t.Fatalf("the host received %s, want one dirgate:linked message for %s from %s", messages, accountID, dev.gateway)
+	}
+
+}
