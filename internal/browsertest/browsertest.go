@@ -115,7 +115,8 @@ func Screenshot(t testing.TB, ctx context.Context, name string) {
 	var png []byte
 	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	if err := chromedp.Run(sctx, chromedp.FullScreenshot(&png, 90)); err != nil {
+	// Quality 100 makes a PNG; below it chromedp asks Chromium for a JPEG.
+	if err := chromedp.Run(sctx, chromedp.FullScreenshot(&png, 100)); err != nil {
 		t.Logf("screenshot %s: %v", name, err)
 		return
 	}
