@@ -132,9 +132,9 @@ func toError(err error) *Error {
 		e.Remote = remoteOf(pe)
 		return e
 	}
-	if store.Unavailable(err) && !isTimeout(err) {
-		// Timeouts are left to the next case: a request that ran out of time fails its Redis
-		// calls too, and the answer is then about the time, not about Redis.
+	if store.Unavailable(err) && !errors.Is(err, context.DeadlineExceeded) {
+		// A Redis call that timed out on its own (DIRGATE_REDIS_TIMEOUT) is about Redis; a request
+		// that ran out of time fails its Redis calls too, and that answer is about the time (next).
 		return &Error{Status: http.StatusServiceUnavailable, Code: "store_unavailable",
 			Message: "dirgate's Redis is unreachable; try again shortly", RetryAfter: 1, Err: err}
 	}

@@ -179,11 +179,12 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 
 func (h *harness) newReplica(o harnessOptions, ver *tenantauth.Verifier) *replica {
 	t := h.t
-	// The shared test Redis gets a patient dial (redistest.DialTimeout); a test's own Redis (killed
-	// and restarted) keeps the production one.
+	// The shared test Redis gets patient timeouts (a loaded machine, -race: these tests are not
+	// about a slow Redis); a test's own Redis (killed and restarted) keeps the production ones.
 	rcfg := store.RedisConfig{URL: h.redisURL}
 	if o.redisURL == "" {
 		rcfg.DialTimeout = redistest.DialTimeout(h.redisURL)
+		rcfg.ReadTimeout, rcfg.WriteTimeout = 2*time.Second, 2*time.Second
 	}
 	rc, err := store.NewRedisClient(rcfg)
 	if err != nil {
