@@ -202,11 +202,14 @@ func New(o Options) (*Server, error) {
 	e.GET("/link/callback", s.linkCallback)
 	e.GET("/link/:link_token", s.showLink)
 	e.GET("/link/:link_token/authorize", s.authorizeLink)
+	e.GET("/picker/:token", s.pickerPage)
+	e.GET("/picker/:token/data", s.pickerData)
 
 	// Tenant routes take the middleware per route: an echo Group with middleware registers a
 	// catch-all that would turn every 405 into a 404.
 	auth := s.requireTenant
 	e.POST("/link-tokens", s.createLinkToken, auth)
+	e.POST("/picker-sessions", s.createPickerSession, auth)
 	e.POST("/integrated-accounts", s.createAccount, auth)
 	e.GET("/integrated-accounts", s.listAccounts, auth)
 	e.GET("/integrated-accounts/:id", s.getAccount, auth)

@@ -142,3 +142,51 @@ func (s *Store) takeSecret(ctx context.Context, kind, secret string, v any) erro
 	}
 	return nil
 }
+
+// PickerSession is what a workspace-picker token stands for: whose account the picker lists, how
+// it selects, and the only origin the selection is posted to.
+type PickerSession struct {
+	Tenant          string    `json:"tenant"`
+	AccountID       string    `json:"account_id"`
+	MultiSelect     bool      `json:"multi_select"`
+	OrganizationIDs []string  `json:"organization_ids,omitempty"`
+	ReturnOrigin    string    `json:"return_origin"`
+	ExpiresAt       time.Time `json:"expires_at"`
+}
+
+// PutPickerSession stores ps under token until ps.ExpiresAt. An already expired session is
+// unified.ErrInvalidInput.
+func (s *Store) PutPickerSession(ctx context.Context, token string, ps PickerSession) error {
+	if token == "" {
+		return fmt.Errorf("store: empty picker token: %w", unified.ErrInvalidInput)
+	}
+	ttl := ps.ExpiresAt.Sub(s.now())
+	if ttl <= 0 {
+		return fmt.Errorf("store: picker session already expired: %w", unified.ErrInvalidInput)
+	}
+	return s.putSecret(ctx, "picker", token, ps, ttl)
+}
+
+// GetPickerSession returns what token stands for. Unlike link tokens it is not consumed: the page
+// and its data request both present it until it expires. A missing or expired token is
+// unified.ErrNotFound.
+func (s *Store) GetPickerSession(ctx context.Context, token string) (PickerSession, error) {
+	var ps PickerSession
+	if token == "" {
+		return ps, fmt.Errorf("store: picker: %w", unified.ErrNotFound)
+	}
+	b, err := s.rdb.Get(ctx, s.secretKey("picker", token)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return ps, fmt.Errorf("store: picker: %w", unified.ErrNotFound)
+	}
+	if err != nil {
+		return ps, fmt.Errorf("store: get picker: %w", err)
+	}
+	if err := json.Unmarshal(b, &ps); err != nil {
+		return ps, fmt.Errorf("store: decode picker: %w", err)
+	}
+	if !s.now().Before(ps.ExpiresAt) {
+		return PickerSession{}, fmt.Errorf("store: picker session expired: %w", unified.ErrNotFound)
+	}
+	return ps, nil
+}

@@ -855,3 +855,46 @@ func TestUnavailable(t *testing.T) {
 		}
 	}
 }
+
+// TestPickerSession: a picker session is read as often as needed until it expires, and Redis
+// holds it under the token's hash only.
+func TestPickerSession(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := t.Context()
+	ps := store.PickerSession{Tenant: "t", AccountID: "acct_1", MultiSelect: true, OrganizationIDs: []string{"3001"},
+		ReturnOrigin: "https://app.example.com", ExpiresAt: f.clock.Now().Add(15 * time.Minute)}
+	const tok = "pk_SECRET_picker_token"
+	if err := f.s.PutPickerSession(ctx, tok, ps); err != nil {
+		t.Fatal(err)
+	}
+	keys, _ := f.r.Keys(ctx, f.r.Prefix+"picker:*").Result()
+	if len(keys) != 1 || strings.Contains(keys[0], tok) {
+		t.Fatalf("picker keys = %v: want one key named by the hash", keys)
+	}
+	if ttl := f.r.PTTL(ctx, keys[0]).Val(); ttl <= 14*time.Minute || ttl > 15*time.Minute {
+		t.Fatalf("Redis TTL = %s, want ~15m", ttl)
+	}
+	for range 2 {
+		got, err := f.s.GetPickerSession(ctx, tok)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(ps, got, cmpopts.EquateApproxTime(0)); diff != "" {
+			t.Fatalf("GetPickerSession (-want +got):\n%s", diff)
+		}
+	}
+	for _, tok := range []string{"never-stored", ""} {
+		if _, err := f.s.GetPickerSession(ctx, tok); !errors.Is(err, unified.ErrNotFound) {
+			t.Errorf("GetPickerSession(%q) err = %v", tok, err)
+		}
+	}
+	f.clock.Advance(16 * time.Minute) // Redis may still hold it; the record's deadline has passed
+	if _, err := f.s.GetPickerSession(ctx, tok); !errors.Is(err, unified.ErrNotFound) {
+		t.Errorf("expired: err = %v, want ErrNotFound", err)
+	}
+	ps.ExpiresAt = f.clock.Now().Add(-time.Second)
+	if err := f.s.PutPickerSession(ctx, "other", ps); !errors.Is(err, unified.ErrInvalidInput) {
+		t.Errorf("already expired: err = %v, want ErrInvalidInput", err)
+	}
+}
