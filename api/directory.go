@@ -192,6 +192,7 @@ func staleAllowed(err error) bool {
 func (d *dirCall) cacheHeaders(state cache.State, fetchedAt time.Time) {
 	h := d.c.Response().Header()
 	h.Set("X-Cache", string(state))
+	d.s.metrics.CacheLookup(string(state))
 	age := max(d.s.now().Sub(fetchedAt), 0)
 	h.Set("Age", strconv.FormatInt(int64(age/time.Second), 10))
 }

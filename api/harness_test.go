@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,7 +23,13 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/extra/redisotel/v9"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/propagation"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/dirgate/dirgate"
 	"github.com/dirgate/dirgate/adapters/podio"
@@ -36,6 +43,7 @@ import (
 	"github.com/dirgate/dirgate/internal/idempotency"
 	"github.com/dirgate/dirgate/internal/jobs"
 	"github.com/dirgate/dirgate/internal/membership"
+	"github.com/dirgate/dirgate/internal/metrics"
 	"github.com/dirgate/dirgate/internal/quota"
 	"github.com/dirgate/dirgate/internal/redistest"
 	"github.com/dirgate/dirgate/internal/store"
@@ -104,6 +112,10 @@ type harnessOptions struct {
 	webhookResolver webhooks.Resolver
 	webhookBackoff  time.Duration
 	webhookWindow   time.Duration
+	// metricsToken protects each replica's /metrics; spans, when set, records every replica's
+	// spans (handler, Redis, Podio calls).
+	metricsToken string
+	spans        *tracetest.SpanRecorder
 }
 
 // replica is one gateway instance: its own Redis client, store, credential manager and server.
@@ -121,6 +133,8 @@ type replica struct {
 	webhooks           *webhooks.Store
 	webhookWorker      *webhooks.Worker
 	startWebhookWorker func() *webhooks.Worker
+	// metrics are the replica's collectors, on a registry of its own.
+	metrics *metrics.Metrics
 }
 
 type harness struct {
@@ -136,6 +150,8 @@ type harness struct {
 	minter   *tenantauth.Minter
 	ring     *crypt.Ring
 	spec     *openapi3.T
+	// podioTraceparent is the last traceparent header Podio received.
+	podioTraceparent atomic.Pointer[string]
 	// webhookQueue is the asynq queue of webhook deliveries (harnessOptions.webhooks).
 	webhookQueue string
 }
@@ -148,7 +164,12 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		o.sim.Now = h.clock.Now
 	}
 	h.sim = podiosim.New(o.sim)
-	simTS := httptest.NewServer(h.sim)
+	simTS := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tp := r.Header.Get("traceparent"); tp != "" {
+			h.podioTraceparent.Store(&tp)
+		}
+		h.sim.ServeHTTP(w, r)
+	}))
 	t.Cleanup(simTS.Close)
 	h.simURL = simTS.URL
 
@@ -191,6 +212,15 @@ func (h *harness) newReplica(o harnessOptions, ver *tenantauth.Verifier) *replic
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rc.Close() })
+	mx := metrics.New(prometheus.NewRegistry(), false)
+	rc.AddHook(store.ErrorHook(mx.RedisError))
+	var tp *sdktrace.TracerProvider
+	if o.spans != nil {
+		tp = sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(o.spans))
+		if err := redisotel.InstrumentTracing(rc, redisotel.WithTracerProvider(tp), redisotel.WithDBStatement(false)); err != nil {
+			t.Fatal(err)
+		}
+	}
 	st, err := store.New(store.Options{Client: rc, Prefix: h.rdb.Prefix, Ring: h.ring, Now: h.clock.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -205,9 +235,13 @@ func (h *harness) newReplica(o harnessOptions, ver *tenantauth.Verifier) *replic
 	}
 	rt := upstream.New(upstream.Options{
 		Budget: budget, BasePath: "/", Now: h.clock.Now, Logger: log,
-		FailureThreshold: o.breakerFailures, OpenTimeout: o.breakerOpen,
+		FailureThreshold: o.breakerFailures, OpenTimeout: o.breakerOpen, Observer: mx,
 	})
-	pc := podio.NewClient(&http.Client{Timeout: 10 * time.Second, Transport: rt}, nil)
+	var podioRT http.RoundTripper = rt
+	if tp != nil {
+		podioRT = otelhttp.NewTransport(rt, otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(propagation.TraceContext{}))
+	}
+	pc := podio.NewClient(&http.Client{Timeout: 10 * time.Second, Transport: podioRT}, nil)
 	if pc, err = pc.WithBaseURL(h.simURL + "/"); err != nil {
 		t.Fatal(err)
 	}
@@ -216,9 +250,9 @@ func (h *harness) newReplica(o harnessOptions, ver *tenantauth.Verifier) *replic
 	}
 	pc.OAuthConfig = podio.OAuthConfig{ClientID: "demo-client", ClientSecret: "demo-secret"}
 	pc.Now = h.clock.Now
-	r := &replica{store: st}
+	r := &replica{store: st, metrics: mx}
 	mgr := creds.New(creds.Options{Store: st, Refresher: pc.OAuth, Now: h.clock.Now, Logger: log,
-		OnNeedsReauth: func(ctx context.Context, a store.Account) { r.srv.AccountNeedsReauth(ctx, a) }})
+		OnNeedsReauth: func(ctx context.Context, a store.Account) { r.srv.AccountNeedsReauth(ctx, a) }, OnRefresh: mx.Refresh})
 
 	cacheClient := rc
 	if o.cacheRedisURL != "" {
@@ -253,7 +287,11 @@ func (h *harness) newReplica(o harnessOptions, ver *tenantauth.Verifier) *replic
 		if eng, err = jobs.New(jobs.Options{
 			Client: rc, Prefix: h.rdb.Prefix, Queue: queue, Logger: log, Now: h.clock.Now,
 			PollInterval: 50 * time.Millisecond, MaxWait: 200 * time.Millisecond, OwnerTTL: 3 * time.Second,
-			OnFinish: func(ctx context.Context, j *jobs.Job) { r.srv.JobFinished(ctx, j) },
+			OnFinish: func(ctx context.Context, j *jobs.Job) {
+				mx.JobFinished(j.Type, string(j.Status))
+				r.srv.JobFinished(ctx, j)
+			},
+			OnRunning: mx.JobRunning,
 			Executors: map[string]jobs.Executor{
 				membership.JobWorkspaceSync: exec, membership.JobOffboard: exec, membership.JobUndoOffboard: exec,
 			},
@@ -291,13 +329,18 @@ func (h *harness) newReplica(o harnessOptions, ver *tenantauth.Verifier) *replic
 	r.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) { r.srv.ServeHTTP(w, req) }))
 	t.Cleanup(r.ts.Close)
 	pub, _ := url.Parse(r.ts.URL)
-	r.srv, err = api.New(api.Options{
+	opts := api.Options{
 		Store: st, Creds: mgr, Verifier: ver, Podio: pc, PublicURL: pub,
 		AllowPasswordGrant: o.allowPassword, Logger: log, Now: h.clock.Now,
 		Cache: ch, Ring: h.ring, CacheTTL: o.ttl, RequestTimeout: o.requestTimeout, PodioPageSize: o.podioPageSize,
-		Minter: h.minter, ProxyMaxBody: o.proxyMaxBody, Budget: budget, ProxyClient: &http.Client{Transport: rt},
+		Minter: h.minter, ProxyMaxBody: o.proxyMaxBody, Budget: budget, ProxyClient: &http.Client{Transport: podioRT},
+		Metrics: mx, MetricsToken: o.metricsToken,
 		Jobs: eng, Idempotency: idem, Events: evlog, Changes: r.changes, EventsMinInterval: time.Second, Webhooks: r.webhooks,
-	})
+	}
+	if tp != nil {
+		opts.TracerProvider = tp
+	}
+	r.srv, err = api.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,7 +375,8 @@ func (h *harness) startWebhooks(r *replica, o harnessOptions, evlog *events.Log,
 	t := h.t
 	base := cmp.Or(o.webhookBackoff, 50*time.Millisecond)
 	wo := webhooks.Options{Store: r.webhooks, Queue: h.webhookQueue, RetryWindow: o.webhookWindow, BackoffBase: base,
-		BackoffCap: 4 * base, PollInterval: 50 * time.Millisecond, HoldPoll: 100 * time.Millisecond, Logger: log}
+		BackoffCap: 4 * base, PollInterval: 50 * time.Millisecond, HoldPoll: 100 * time.Millisecond, Logger: log,
+		OnAttempt: r.metrics.WebhookAttempt}
 	t.Cleanup(func() {
 		ctx := context.Background()
 		iter := h.rdb.Scan(ctx, 0, "asynq:{"+h.webhookQueue+"}*", 1000).Iterator()

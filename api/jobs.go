@@ -70,6 +70,7 @@ func (s *Server) submit(c echo.Context, j *jobs.Job) error {
 	if err := en.Submit(c.Request().Context(), j); err != nil {
 		return err
 	}
+	s.metrics.JobSubmitted(j.Type)
 	c.Response().Header().Set("Location", "/jobs/"+j.ID)
 	return c.JSON(http.StatusAccepted, toJobJSON(j))
 }

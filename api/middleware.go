@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"go.opentelemetry.io/otel/trace"
 )
 
 const (
@@ -68,16 +69,22 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := s.now()
 		err := next(c)
-		if logged, _ := c.Get(ctxProxyLogged).(bool); logged {
-			return err // the proxy wrote its own line
-		}
 		status := c.Response().Status
 		if err != nil {
 			status = toError(err).Status
 		}
-		s.log.InfoContext(c.Request().Context(), "request",
-			"request_id", requestID(c), "method", c.Request().Method, "route", c.Path(),
-			"status", status, "duration_ms", s.now().Sub(start).Milliseconds(), "tenant", tenantOf(c))
+		d := s.now().Sub(start)
+		route := s.routeLabel(c)
+		s.metrics.Request(route, c.Request().Method, status, d)
+		if logged, _ := c.Get(ctxProxyLogged).(bool); logged {
+			return err // the proxy wrote its own line
+		}
+		attrs := []any{"request_id", requestID(c), "method", c.Request().Method, "route", route,
+			"status", status, "duration_ms", d.Milliseconds(), "tenant", tenantOf(c), "account", accountOf(c)}
+		if sc := trace.SpanContextFromContext(c.Request().Context()); sc.IsValid() {
+			attrs = append(attrs, "trace_id", sc.TraceID().String())
+		}
+		s.log.InfoContext(c.Request().Context(), "request", attrs...)
 		return err
 	}
 }

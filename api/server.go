@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/dirgate/dirgate"
 	"github.com/dirgate/dirgate/adapters/podio"
@@ -24,6 +27,7 @@ import (
 	"github.com/dirgate/dirgate/internal/events"
 	"github.com/dirgate/dirgate/internal/idempotency"
 	"github.com/dirgate/dirgate/internal/jobs"
+	"github.com/dirgate/dirgate/internal/metrics"
 	"github.com/dirgate/dirgate/internal/proxy"
 	"github.com/dirgate/dirgate/internal/quota"
 	"github.com/dirgate/dirgate/internal/store"
@@ -90,6 +94,16 @@ type Options struct {
 	// Webhooks keeps the tenants' webhooks and their deliveries. nil: the webhook routes answer
 	// 501.
 	Webhooks *webhooks.Store
+
+	// Metrics records request latencies, cache states and job submissions, and is served at
+	// GET /metrics. nil: no metrics, and /metrics answers 404.
+	Metrics *metrics.Metrics
+	// MetricsToken, when set, is the bearer token GET /metrics requires.
+	MetricsToken string
+	// TracerProvider, when set, traces every request in a server span that continues the
+	// caller's traceparent (Propagator; nil means W3C trace context). nil: no tracing.
+	TracerProvider trace.TracerProvider
+	Propagator     propagation.TextMapPropagator
 }
 
 // Server is the dirgate HTTP API.
@@ -122,6 +136,15 @@ type Server struct {
 	changes                           *changes.Store
 	eventsInterval, eventsMinInterval time.Duration
 	webhooks                          *webhooks.Store
+
+	metrics *metrics.Metrics
+	// metricsToken is the SHA-256 of Options.MetricsToken; nil when /metrics is open.
+	metricsToken []byte
+	// tracer is nil when requests are not traced.
+	tracer     trace.Tracer
+	propagator propagation.TextMapPropagator
+	// routes are the registered route templates (metric labels name only these).
+	routes map[string]bool
 
 	draining atomic.Bool
 	// redisSeen is set once Redis has answered a readiness probe: a replica that lost Redis later
@@ -176,6 +199,17 @@ func New(o Options) (*Server, error) {
 		known: store.NewMemo[store.Account](maxKnownAccounts, "account records", o.Logger),
 		jobs:  o.Jobs, idem: o.Idempotency, events: o.Events, webhooks: o.Webhooks,
 		changes: o.Changes, eventsInterval: o.EventsInterval, eventsMinInterval: o.EventsMinInterval,
+		metrics: o.Metrics, propagator: o.Propagator, routes: map[string]bool{},
+	}
+	if o.MetricsToken != "" {
+		sum := sha256.Sum256([]byte(o.MetricsToken))
+		s.metricsToken = sum[:]
+	}
+	if o.TracerProvider != nil {
+		s.tracer = o.TracerProvider.Tracer(tracerName)
+		if s.propagator == nil {
+			s.propagator = propagation.TraceContext{}
+		}
 	}
 	fw, err := proxy.New(proxy.Options{Base: o.Podio.BaseURL, Client: o.ProxyClient, MaxBody: o.ProxyMaxBody})
 	if err != nil {
@@ -186,7 +220,7 @@ func New(o Options) (*Server, error) {
 	e.HideBanner, e.HidePort = true, true
 	e.Logger.SetOutput(io.Discard)
 	e.HTTPErrorHandler = s.handleError
-	e.Use(withRequestID, s.logRequests, middleware.Recover(), withTimeout(o.RequestTimeout),
+	e.Use(withRequestID, s.traceRequests, s.logRequests, middleware.Recover(), withTimeout(o.RequestTimeout),
 		middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 			Limit: o.BodyLimit,
 			// Proxied bodies have their own, larger limit (ProxyMaxBody), enforced by the forwarder.
@@ -196,6 +230,9 @@ func New(o Options) (*Server, error) {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/openapi.yaml", serveSpec)
+	if s.metrics != nil {
+		e.GET("/metrics", s.metricsHandler)
+	}
 	e.GET("/ui/*", serveUI)
 	e.GET("/docs", serveDocs)
 
@@ -219,6 +256,7 @@ func New(o Options) (*Server, error) {
 	s.registerDirectory(e, auth)
 	s.registerMembership(e, auth)
 	e.GET("/integrated-accounts/:id/budget", s.getBudget, auth)
+	e.GET("/integrated-accounts/:id/health", s.getHealth, auth)
 	e.GET("/events", s.listEvents, auth)
 	e.POST("/integrated-accounts/:id/proxy-tokens", s.createProxyToken, auth)
 	e.DELETE("/integrated-accounts/:id/proxy-tokens", s.revokeProxyTokens, auth)
@@ -227,6 +265,9 @@ func New(o Options) (*Server, error) {
 	e.Any("/proxy/:id", func(echo.Context) error {
 		return newError(http.StatusBadRequest, "invalid_path", "add the Podio path: /proxy/{integrated_account_id}/{podio path}")
 	})
+	for _, r := range e.Routes() {
+		s.routes[r.Path] = true
+	}
 	s.echo = e
 	return s, nil
 }

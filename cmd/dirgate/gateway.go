@@ -49,9 +49,12 @@ type gateway struct {
 	// to hookDispatcher.
 	hookDispatcher *webhooks.Dispatcher
 	hookWorker     *webhooks.Worker
+	// telemetry holds the metrics and the tracer provider (flushed on Close).
+	telemetry *telemetry
 }
 
 func (g *gateway) Close() error {
+	g.telemetry.close()
 	if g.cacheRedis != nil {
 		g.cacheRedis.Close()
 	}
@@ -149,9 +152,21 @@ func newPodioClient(cfg config.Config, rt http.RoundTripper) (*podio.Client, err
 }
 
 // buildGateway wires every piece from cfg over the given Redis client.
-func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger) (*gateway, error) {
+func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger) (gw *gateway, err error) {
 	ring, err := newRing(cfg)
 	if err != nil {
+		return nil, err
+	}
+	tel, err := newTelemetry(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			tel.close()
+		}
+	}()
+	if err := tel.instrumentRedis(rc); err != nil {
 		return nil, err
 	}
 	st, err := store.New(store.Options{Client: rc, Prefix: cfg.RedisPrefix, Ring: ring})
@@ -180,8 +195,11 @@ func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger)
 	rt := upstream.New(upstream.Options{
 		Budget: budget, RateLimitedRoutes: cfg.QuotaRLRoutes, BasePath: base.Path, DefaultCooldown: cfg.QuotaCooldown,
 		MaxRetries: retries, FailureThreshold: cfg.BreakerFailures, OpenTimeout: cfg.BreakerOpen, Logger: log,
+		Observer: tel.metrics,
 	})
-	pc, err := newPodioClient(cfg, rt)
+	// Each Podio call (retries included) is one client span carrying traceparent to Podio.
+	podioRT := tel.podioTransport(rt)
+	pc, err := newPodioClient(cfg, podioRT)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +210,8 @@ func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger)
 	// Pieces built before the API server tell it of events through srv, bound once it exists.
 	var srv *api.Server
 	mgr := creds.New(creds.Options{Store: st, Refresher: pc.OAuth, Margin: cfg.RefreshMargin, Logger: log,
-		OnNeedsReauth: func(ctx context.Context, a store.Account) { srv.AccountNeedsReauth(ctx, a) }})
+		OnNeedsReauth: func(ctx context.Context, a store.Account) { srv.AccountNeedsReauth(ctx, a) },
+		OnRefresh:     tel.metrics.Refresh})
 	// Account-scoped proxy tokens are signed with the tenant HS256 secret, when there is one.
 	var minter *tenantauth.Minter
 	if cfg.JWTSecret != "" {
@@ -204,6 +223,12 @@ func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
+	if cacheRedis != nil {
+		if err := tel.instrumentRedis(cacheRedis); err != nil {
+			cacheRedis.Close()
+			return nil, err
+		}
+	}
 	// The executor reaches Podio through the API server's accounts and budget.
 	exec := &membership.Executor{DefaultCooldown: cfg.QuotaCooldown,
 		Client: func(ctx context.Context, tenant, account string) (context.Context, *podio.Client, error) {
@@ -213,7 +238,11 @@ func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger)
 	}
 	eng, err := jobs.New(jobs.Options{
 		Client: rc, Prefix: cfg.RedisPrefix, Queue: strings.TrimSuffix(cfg.RedisPrefix, ":") + ":jobs", Logger: log,
-		Concurrency: cfg.JobConcurrency, OnFinish: func(ctx context.Context, j *jobs.Job) { srv.JobFinished(ctx, j) },
+		Concurrency: cfg.JobConcurrency, OnRunning: tel.metrics.JobRunning,
+		OnFinish: func(ctx context.Context, j *jobs.Job) {
+			tel.metrics.JobFinished(j.Type, string(j.Status))
+			srv.JobFinished(ctx, j)
+		},
 		Executors: map[string]jobs.Executor{
 			membership.JobWorkspaceSync: exec, membership.JobOffboard: exec, membership.JobUndoOffboard: exec,
 		},
@@ -240,7 +269,7 @@ func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger)
 		return nil, err
 	}
 	hookOpts := webhooks.Options{Store: hooks, Queue: strings.TrimSuffix(cfg.RedisPrefix, ":") + ":webhooks",
-		RetryWindow: cfg.WebhookRetryWindow, Logger: log}
+		RetryWindow: cfg.WebhookRetryWindow, Logger: log, OnAttempt: tel.metrics.WebhookAttempt}
 	disp, err := webhooks.NewDispatcher(hookOpts)
 	if err != nil {
 		return nil, err
@@ -256,7 +285,8 @@ func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger)
 		Cache: ch, Ring: ring, PodioPageSize: cfg.PodioPageSize, CursorTTL: cfg.CursorTTL,
 		Minter: minter, ProxyMaxBody: cfg.ProxyMaxBody, Budget: budget, Jobs: eng, Idempotency: idem, Events: evlog,
 		Changes: cs, EventsInterval: cfg.EventsInterval, EventsMinInterval: cfg.EventsMinInterval, Webhooks: hooks,
-		ProxyClient: &http.Client{Transport: rt},
+		ProxyClient: &http.Client{Transport: podioRT},
+		Metrics:     tel.metrics, MetricsToken: cfg.MetricsToken, TracerProvider: tel.tracer, Propagator: tel.propagator,
 		CacheTTL: api.CacheTTLs{
 			Me: cfg.CacheTTLMe, Organizations: cfg.CacheTTLOrgs, Workspaces: cfg.CacheTTLWorkspaces,
 			Users: cfg.CacheTTLUsers, MaxStale: cfg.CacheMaxStale,
@@ -276,7 +306,7 @@ func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger)
 		return nil, err
 	}
 	return &gateway{api: srv, store: st, redis: rc, cacheRedis: cacheRedis, jobs: eng, events: evlog, poller: poller,
-		hookDispatcher: disp, hookWorker: hookWorker}, nil
+		hookDispatcher: disp, hookWorker: hookWorker, telemetry: tel}, nil
 }
 
 // newLogger returns a JSON logger at the configured level.

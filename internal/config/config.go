@@ -44,6 +44,8 @@ type Config struct {
 	RedisTimeout       time.Duration `env:"DIRGATE_REDIS_TIMEOUT" envDefault:"500ms" doc:"dial, read and write timeout of Redis calls"`
 	ShutdownTimeout    time.Duration `env:"DIRGATE_SHUTDOWN_TIMEOUT" envDefault:"20s" doc:"how long shutdown waits for requests in flight"`
 	LogLevel           string        `env:"DIRGATE_LOG_LEVEL" envDefault:"info" doc:"log level: debug, info, warn or error"`
+	MetricsToken       string        `env:"DIRGATE_METRICS_TOKEN" secret:"true" doc:"bearer token GET /metrics requires; unset: /metrics is open"`
+	OTLPEndpoint       string        `env:"OTEL_EXPORTER_OTLP_ENDPOINT" secret:"url" doc:"OTLP/HTTP collector URL; set: traces are exported (the other OTEL_EXPORTER_OTLP_* variables apply); unset: no tracing"`
 
 	CacheRedisURL      string        `env:"DIRGATE_CACHE_REDIS_URL" secret:"url" doc:"Redis URL (redis:// or rediss://) for cached directory data only; unset: the main Redis"`
 	CacheTimeout       time.Duration `env:"DIRGATE_CACHE_TIMEOUT" envDefault:"50ms" doc:"timeout of one cache read in Redis; slower or failing cache reads go to Podio (fail open)"`

@@ -60,6 +60,9 @@ type Options struct {
 	// OnNeedsReauth is told when this manager marks an account needs_reauth (Podio refused its
 	// refresh token); nil: nobody is told.
 	OnNeedsReauth func(ctx context.Context, a store.Account)
+	// OnRefresh is told the outcome of each refresh this manager makes with Podio: "success",
+	// "failure" or "invalid_grant" (metrics); nil: nobody is told.
+	OnRefresh func(outcome string)
 }
 
 // Manager supplies access tokens for integrated accounts and coordinates their refresh. It is
@@ -74,6 +77,7 @@ type Manager struct {
 	log       *slog.Logger
 	// onNeedsReauth: see Options.OnNeedsReauth.
 	onNeedsReauth func(ctx context.Context, a store.Account)
+	onRefresh     func(outcome string)
 
 	mu      sync.Mutex
 	flights map[string]*flight
@@ -107,6 +111,7 @@ func New(opts Options) *Manager {
 		known:     store.NewMemo[*podio.Token](maxKnown, "access tokens", opts.Logger),
 
 		onNeedsReauth: opts.OnNeedsReauth,
+		onRefresh:     opts.OnRefresh,
 	}
 	if m.margin <= 0 {
 		m.margin = DefaultMargin
@@ -326,13 +331,17 @@ func (m *Manager) refreshLocked(ctx context.Context, tenant, id string, a store.
 	if err != nil {
 		if !isInvalidGrant(err) {
 			m.log.WarnContext(ctx, "token refresh failed", "tenant", tenant, "account", id, "err", err)
+			m.refreshFailed(ctx, tenant, id, "failure", refreshErrorCode(ctx, err))
 			return nil, fmt.Errorf("creds: account %q: refreshing access token: %w", id, err)
 		}
+		m.refreshFailed(ctx, tenant, id, "invalid_grant", "invalid_grant")
 		return m.invalidGrant(ctx, tenant, id, a, c, retry)
 	}
 	if tok == nil || tok.AccessToken == "" {
+		m.refreshFailed(ctx, tenant, id, "failure", "no_access_token")
 		return nil, fmt.Errorf("creds: account %q: refresh returned no access token", id)
 	}
+	m.told("success")
 	nc := store.Credentials{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Expiry: tok.Expiry, Scope: tok.Scope}
 	if nc.RefreshToken == "" {
 		nc.RefreshToken = c.RefreshToken
@@ -356,6 +365,41 @@ func (m *Manager) refreshLocked(ctx context.Context, tenant, id string, a store.
 	}
 	m.log.InfoContext(ctx, "access token refreshed", "tenant", tenant, "account", id, "version", saved.Version, "expiry", nc.Expiry)
 	return token(saved, nc), nil
+}
+
+// told tells OnRefresh of an outcome.
+func (m *Manager) told(outcome string) {
+	if m.onRefresh != nil {
+		m.onRefresh(outcome)
+	}
+}
+
+// refreshFailed reports a failed refresh and records it on the account (its health), with a
+// context that outlives a canceled caller: the failure is what an operator needs to see.
+func (m *Manager) refreshFailed(ctx context.Context, tenant, id, outcome, code string) {
+	m.told(outcome)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+	defer cancel()
+	if err := m.store.RecordRefreshFailure(rctx, tenant, id, m.now(), code); err != nil {
+		m.log.WarnContext(ctx, "recording the refresh failure failed", "tenant", tenant, "account", id, "err", err)
+	}
+}
+
+// refreshErrorCode is a short, secret-free code for a failed refresh.
+func refreshErrorCode(ctx context.Context, err error) string {
+	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return "timeout"
+	}
+	if _, ok := errors.AsType[*podio.RateLimitError](err); ok {
+		return "rate_limited"
+	}
+	if pe, ok := errors.AsType[*podio.Error](err); ok {
+		if pe.StatusCode >= 500 {
+			return "podio_unavailable"
+		}
+		return fmt.Sprintf("podio_%d", pe.StatusCode)
+	}
+	return "network"
 }
 
 // save writes refreshed credentials, retrying transient Redis failures with a context that

@@ -57,8 +57,11 @@ type Options struct {
 	// record is saved; a replica that dies before telling leaves it to the next run of the task,
 	// so it may, rarely, be told twice.
 	OnFinish func(ctx context.Context, j *Job)
-	Now      func() time.Time
-	Logger   *slog.Logger
+	// OnRunning is told +1 when this replica starts running a job and -1 when that run ends
+	// (the running-jobs gauge); nil: nobody.
+	OnRunning func(delta int)
+	Now       func() time.Time
+	Logger    *slog.Logger
 }
 
 // Engine submits, reads, cancels and runs jobs.
@@ -72,6 +75,7 @@ type Engine struct {
 	maxWait   time.Duration
 	maxRetry  int
 	onFinish  func(ctx context.Context, j *Job)
+	onRunning func(delta int)
 	now       func() time.Time
 	log       *slog.Logger
 
@@ -88,7 +92,7 @@ func New(o Options) (*Engine, error) {
 	e := &Engine{
 		rdb: o.Client, prefix: o.Prefix, queue: o.Queue, executors: o.Executors, retention: o.Retention,
 		ownerTTL: o.OwnerTTL, maxWait: o.MaxWait, maxRetry: o.MaxRetry, now: o.Now, log: o.Logger,
-		onFinish: o.OnFinish,
+		onFinish: o.OnFinish, onRunning: o.OnRunning,
 	}
 	if e.queue == "" {
 		e.queue = DefaultQueue

@@ -97,6 +97,10 @@ func (e *Engine) handle(ctx context.Context, t *asynq.Task) error {
 		return errLostOwnership // a previous runner's key has not expired yet: retry later
 	}
 	defer releaseScript.Run(context.WithoutCancel(ctx), e.rdb, []string{e.ownerKey(id)}, r.token)
+	if e.onRunning != nil {
+		e.onRunning(1)
+		defer e.onRunning(-1)
+	}
 	stop := r.keepOwning(ctx)
 	defer stop()
 

@@ -22,6 +22,14 @@ const (
 	Background
 )
 
+// String is "interactive" or "background" (metrics label values).
+func (p Priority) String() string {
+	if p == Background {
+		return "background"
+	}
+	return "interactive"
+}
+
 // Key names one budget: Podio counts calls per user per API key (client id).
 type Key struct {
 	ClientID string

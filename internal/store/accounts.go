@@ -46,9 +46,22 @@ type Account struct {
 	Version int64
 	// ProxyTokensNotBefore revokes the account's proxy tokens issued before it; zero if never.
 	ProxyTokensNotBefore time.Time
+	// Refresh is how the last token refresh went (written by internal/creds).
+	Refresh Refresh
 	// Events is the account's change-detection setting and the outcome of its last poll. Records
 	// written before it existed read as disabled.
 	Events Events
+}
+
+// Refresh is the outcome of an account's token refreshes. The last successful one is
+// Account.LastRefreshedAt.
+type Refresh struct {
+	// LastAttemptAt is when the last refresh ended, successfully or not; zero if never.
+	LastAttemptAt time.Time
+	// LastError is a short code for why the last refresh failed ("" when it succeeded).
+	LastError string
+	// ConsecutiveFailures counts the failed refreshes since the last success.
+	ConsecutiveFailures int64
 }
 
 // Events is an account's change detection (the poller): whether it runs, how often, and how its
@@ -107,6 +120,9 @@ const (
 	fEventsIntvl   = "events_interval_ms"
 	fEventsPollAt  = "events_last_poll_at"
 	fEventsPollErr = "events_last_poll_error"
+	fRefreshAt     = "refresh_last_attempt_at"
+	fRefreshErr    = "refresh_last_error"
+	fRefreshFails  = "refresh_failures"
 	fScope         = "scope"
 	fAccessToken   = "access_token"
 	fRefreshToken  = "refresh_token"
@@ -209,6 +225,12 @@ func decodeAccount(id string, h map[string]string) (Account, error) {
 	}
 	a.Events.Enabled = h[fEventsEnabled] == "1"
 	a.Events.LastPollError = h[fEventsPollErr]
+	a.Refresh.LastError = h[fRefreshErr]
+	if v := h[fRefreshFails]; v != "" {
+		if a.Refresh.ConsecutiveFailures, err = strconv.ParseInt(v, 10, 64); err != nil {
+			return Account{}, bad(fRefreshFails, err)
+		}
+	}
 	if v := h[fEventsIntvl]; v != "" {
 		ms, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || ms < 0 {
@@ -220,7 +242,8 @@ func decodeAccount(id string, h map[string]string) (Account, error) {
 		name string
 		dst  *time.Time
 	}{{fCreatedAt, &a.CreatedAt}, {fUpdatedAt, &a.UpdatedAt}, {fLastRefreshed, &a.LastRefreshedAt}, {fAccessExpiry, &a.AccessExpiry},
-		{fProxyNBF, &a.ProxyTokensNotBefore}, {fEventsPollAt, &a.Events.LastPollAt}} {
+		{fProxyNBF, &a.ProxyTokensNotBefore}, {fEventsPollAt, &a.Events.LastPollAt},
+		{fRefreshAt, &a.Refresh.LastAttemptAt}} {
 		if *f.dst, err = parseTime(h[f.name]); err != nil {
 			return Account{}, bad(f.name, err)
 		}
@@ -504,7 +527,7 @@ func (s *Store) SaveCredentials(ctx context.Context, tenant, id string, expectVe
 	now := formatTime(s.now())
 	fields := append(sealed, fStatus, StatusActive, fUpdatedAt, now)
 	if refreshed {
-		fields = append(fields, fLastRefreshed, now)
+		fields = append(fields, fLastRefreshed, now, fRefreshAt, now, fRefreshErr, "", fRefreshFails, "0")
 	}
 	a, _, err := s.update(ctx, tenant, id, expectVersion, true, fields)
 	return a, err
@@ -590,6 +613,34 @@ func (s *Store) RecordPoll(ctx context.Context, tenant, id string, at time.Time,
 	}
 	_, _, err := s.update(ctx, tenant, id, -1, false, fields)
 	return err
+}
+
+// refreshFailureScript records a failed refresh: KEYS[1] = record; ARGV[1] = tenant, ARGV[2] =
+// time, ARGV[3] = error code. It counts the failure in the same write, so concurrent replicas do
+// not lose counts.
+var refreshFailureScript = redis.NewScript(`
+local t = redis.call('HGET', KEYS[1], 'tenant')
+if not t or t ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'refresh_last_attempt_at', ARGV[2], 'refresh_last_error', ARGV[3])
+redis.call('HINCRBY', KEYS[1], 'refresh_failures', 1)
+return 1
+`)
+
+// RecordRefreshFailure records that refreshing the account's token failed at at, for errCode (a
+// short code, never an upstream message that could quote a secret), and counts it in
+// Refresh.ConsecutiveFailures. A successful refresh (SaveCredentials with refreshed) clears both.
+func (s *Store) RecordRefreshFailure(ctx context.Context, tenant, id string, at time.Time, errCode string) error {
+	if !validTenant(tenant) || !validID(id) {
+		return notFound(id)
+	}
+	n, err := refreshFailureScript.Run(ctx, s.rdb, []string{s.recKey(id)}, tenant, formatTime(at), errCode).Int()
+	if err != nil {
+		return fmt.Errorf("store: account %q: recording refresh failure: %w", id, err)
+	}
+	if n == 0 {
+		return notFound(id)
+	}
+	return nil
 }
 
 // ErrLockHeld is returned by ObtainRefreshLock when another holder has the lock.

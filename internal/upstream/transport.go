@@ -53,6 +53,21 @@ type Budget interface {
 	Cooldown(ctx context.Context, k quota.Key, wait time.Duration) error
 }
 
+// Observer is told of every Podio call and budget decision, for metrics. Label values it gets are
+// bounded: operations are normalized (Operation), classes and priorities are enums.
+// *metrics.Metrics implements it.
+type Observer interface {
+	// UpstreamCall reports one attempt: status is the HTTP code, "error" (no answer),
+	// "budget_refused" or "circuit_open" (not sent).
+	UpstreamCall(operation, status string, d time.Duration)
+	// QuotaRefused reports a call the budget refused; reason is "budget" or "cooldown".
+	QuotaRefused(class, priority, reason string)
+	// QuotaCooldown reports a cooldown started after a 420.
+	QuotaCooldown()
+	// QuotaRemaining reports Podio's X-Rate-Limit-Remaining for a call of class.
+	QuotaRemaining(class string, remaining int)
+}
+
 // Call says whose budget a request spends; put it in the request context with WithCall.
 type Call struct {
 	Key      quota.Key
@@ -105,6 +120,8 @@ type Options struct {
 	Rand func() float64
 	// Logger receives breaker state changes and budget errors; default discards.
 	Logger *slog.Logger
+	// Observer is told of calls and budget decisions; nil: nobody.
+	Observer Observer
 }
 
 // Transport is the http.RoundTripper for calls to one Podio upstream. It is safe for concurrent
@@ -122,6 +139,7 @@ type Transport struct {
 	sleep           func(ctx context.Context, d time.Duration) error
 	rand            func() float64
 	log             *slog.Logger
+	obs             Observer
 	breaker         *breaker
 }
 
@@ -183,6 +201,7 @@ func New(o Options) *Transport {
 		sleep:           o.Sleep,
 		rand:            o.Rand,
 		log:             o.Logger,
+		obs:             o.Observer,
 		breaker: &breaker{
 			threshold: o.FailureThreshold,
 			openFor:   o.OpenTimeout,
@@ -224,7 +243,7 @@ func (e *CircuitOpenError) Error() string {
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	call, ok := CallFrom(req.Context())
 	if !ok || isTokenPath(req.URL.Path) {
-		return t.base.RoundTrip(req)
+		return t.send(req)
 	}
 	ctx := req.Context()
 	class := t.Class(req.Method, req.URL.EscapedPath())
@@ -279,6 +298,7 @@ func (t *Transport) attempt(ctx context.Context, req *http.Request, call Call, c
 	}
 	probe, retryAfter, ok := t.breaker.allow(t.now())
 	if !ok {
+		t.observe(req, "circuit_open", 0)
 		return refuse(&CircuitOpenError{RetryAfter: retryAfter})
 	}
 	if t.budget != nil {
@@ -289,11 +309,19 @@ func (t *Transport) attempt(ctx context.Context, req *http.Request, call Call, c
 		}
 		if !d.Allowed {
 			t.breaker.done(t.now(), probe, neither)
+			if t.obs != nil {
+				reason := "budget"
+				if d.Cooldown {
+					reason = "cooldown"
+				}
+				t.obs.QuotaRefused(string(class), call.Priority.String(), reason)
+			}
+			t.observe(req, "budget_refused", 0)
 			return refuse(&BudgetError{RetryAfter: d.RetryAfter, Cooldown: d.Cooldown, Class: class})
 		}
 	}
 
-	resp, err = t.base.RoundTrip(req)
+	resp, err = t.send(req)
 	switch {
 	case err != nil && contextError(ctx, err):
 		t.breaker.done(t.now(), probe, neither)
@@ -320,6 +348,9 @@ func (t *Transport) learn(ctx context.Context, resp *http.Response, call Call, c
 	// wait it names (the cooldown below) says when to call again, so it is not recorded.
 	if v := resp.Header.Get("X-Rate-Limit-Remaining"); v != "" && resp.StatusCode != 420 {
 		if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil {
+			if t.obs != nil {
+				t.obs.QuotaRemaining(string(class), n)
+			}
 			if err := t.budget.Observe(ctx, call.Key, class, n); err != nil {
 				t.log.WarnContext(ctx, "upstream: recording podio rate limit remaining failed", "err", err)
 			}
@@ -331,9 +362,67 @@ func (t *Transport) learn(ctx context.Context, resp *http.Response, call Call, c
 	wait := t.rateLimitWait(resp)
 	t.log.WarnContext(ctx, "upstream: podio rate limited the key", "client_id", call.Key.ClientID,
 		"user_id", call.Key.UserID, "class", string(class), "wait", wait)
+	if t.obs != nil {
+		t.obs.QuotaCooldown()
+	}
 	if err := t.budget.Cooldown(ctx, call.Key, wait); err != nil {
 		t.log.WarnContext(ctx, "upstream: recording podio rate limit cooldown failed", "err", err)
 	}
+}
+
+// send makes one call through Base and reports it to the Observer.
+func (t *Transport) send(req *http.Request) (*http.Response, error) {
+	if t.obs == nil {
+		return t.base.RoundTrip(req)
+	}
+	start := t.now()
+	resp, err := t.base.RoundTrip(req)
+	status := "error"
+	if err == nil {
+		status = strconv.Itoa(resp.StatusCode)
+	}
+	t.observe(req, status, t.now().Sub(start))
+	return resp, err
+}
+
+// observe reports one call (or refusal) of req to the Observer.
+func (t *Transport) observe(req *http.Request, status string, d time.Duration) {
+	if t.obs == nil {
+		return
+	}
+	p := req.URL.EscapedPath()
+	if t.basePath != "" && strings.HasPrefix(p, t.basePath+"/") {
+		p = p[len(t.basePath):]
+	}
+	t.obs.UpstreamCall(Operation(req.Method, p), status, d)
+}
+
+// Operation names a Podio call for metrics and spans: the method and the path with every segment
+// that may identify something (digits, long or unusual segments) replaced by {id}, so that no
+// id, email or token reaches a label: Operation("GET", "/org/12/member/") is
+// "GET /org/{id}/member/".
+func Operation(method, escapedPath string) string {
+	segs := strings.Split(escapedPath, "/")
+	for i, s := range segs {
+		if s != "" && !plainSegment(s) {
+			segs[i] = "{id}"
+		}
+	}
+	return strings.ToUpper(method) + " " + strings.Join(segs, "/")
+}
+
+// plainSegment reports whether a path segment is a short word of lowercase letters, '_' or '-'
+// (the vocabulary of Podio's routes), not a value.
+func plainSegment(s string) bool {
+	if len(s) > 24 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !(c >= 'a' && c <= 'z' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // rateLimitWait finds how long Podio wants the key to wait after a 420, reading at most

@@ -67,6 +67,9 @@ type Options struct {
 	HoldPoll, HoldMax time.Duration
 	UserAgent         string
 	Logger            *slog.Logger
+	// OnAttempt is told the outcome of each delivery attempt a Worker makes: "delivered",
+	// "retrying" or "failed" (the retry window is over); nil: nobody.
+	OnAttempt func(outcome string)
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -327,11 +330,13 @@ func (w *Worker) process(ctx context.Context, t *asynq.Task) error {
 	code, failure := w.attempt(ctx, r, e, n)
 	log := w.o.Logger.With("webhook", r.ID, "event", e.ID, "attempt", n, "status_code", code)
 	if failure == "" {
+		w.told("delivered")
 		log.InfoContext(ctx, "webhooks: delivered")
 		return w.finish(ctx, r.ID, e, d.order, Succeeded, code, "", time.Time{})
 	}
 	now = st.now()
 	if !now.Before(deadline) {
+		w.told("failed")
 		log.WarnContext(ctx, "webhooks: delivery failed; the retry window is over", "err", failure)
 		if err := w.finish(ctx, r.ID, e, d.order, Failed, code, failure, time.Time{}); err != nil {
 			return err
@@ -339,11 +344,19 @@ func (w *Worker) process(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("webhooks: delivery failed after the retry window: %w", asynq.SkipRetry)
 	}
 	after := min(w.backoff(n), deadline.Sub(now))
+	w.told("retrying")
 	log.InfoContext(ctx, "webhooks: attempt failed; retrying", "err", failure, "retry_in", after.String())
 	if err := w.finish(ctx, r.ID, e, d.order, Pending, code, failure, now.Add(after)); err != nil {
 		return err
 	}
 	return &retryError{after: after, msg: failure}
+}
+
+// told tells OnAttempt of an attempt's outcome.
+func (w *Worker) told(outcome string) {
+	if w.o.OnAttempt != nil {
+		w.o.OnAttempt(outcome)
+	}
 }
 
 // held reports whether an earlier event of the account still waits for its first attempt to the
