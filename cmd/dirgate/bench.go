@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -100,16 +101,21 @@ type crawlRow struct {
 	ClientPages   int     `json:"client_pages"`
 	UpstreamCalls int     `json:"upstream_calls"`
 	WallS         float64 `json:"wall_s"`
+	// CallsByRoute breaks UpstreamCalls down by Podio operation.
+	CallsByRoute map[string]int `json:"calls_by_route"`
 }
 
 type coldRow struct {
-	Requests       int `json:"requests"`
-	Replicas       int `json:"replicas"`
-	Errors         int `json:"errors"`
-	UpstreamCalls  int `json:"upstream_calls"`
-	SingleRequest  int `json:"upstream_calls_one_cold_request"`
-	NaiveBaseline  int `json:"upstream_calls_naive"`
-	DistinctBodies int `json:"distinct_bodies"`
+	Requests      int `json:"requests"`
+	Replicas      int `json:"replicas"`
+	Errors        int `json:"errors"`
+	UpstreamCalls int `json:"upstream_calls"`
+	SingleRequest int `json:"upstream_calls_one_cold_request"`
+	NaiveBaseline int `json:"upstream_calls_naive"`
+	// DistinctResults counts the different result lists the requests saw (1: all saw the same).
+	DistinctResults int            `json:"distinct_results"`
+	ResultCounts    []int          `json:"result_counts"` // result_count of each distinct result
+	CallsByRoute    map[string]int `json:"calls_by_route"`
 }
 
 type proxyRow struct {
@@ -137,6 +143,8 @@ type roundTripRow struct {
 	Pipelines  int64   `json:"pipelines"`
 	RoundTrips int64   `json:"round_trips"`
 	PerRequest float64 `json:"per_request"`
+	// ByName counts the round trips by command (or pipeline of commands).
+	ByName map[string]int64 `json:"by_name"`
 }
 
 type benchGoalRow struct {
@@ -412,14 +420,48 @@ func (b *bench) startReplica(ctx context.Context) (*benchReplica, error) {
 	return r, nil
 }
 
-// countingHook counts the Redis round trips of a client: a command or a pipeline is one.
-type countingHook struct{ commands, pipelines atomic.Int64 }
+// countingHook counts the Redis round trips of a client: a command or a pipeline is one. While
+// naming is on it also counts them by command name (a pipeline as "pipeline[a b ...]").
+type countingHook struct {
+	commands, pipelines atomic.Int64
+	naming              atomic.Bool
+	mu                  sync.Mutex
+	names               map[string]int64
+}
+
+func (h *countingHook) name(n string) {
+	if !h.naming.Load() {
+		return
+	}
+	h.mu.Lock()
+	if h.names == nil {
+		h.names = map[string]int64{}
+	}
+	h.names[n]++
+	h.mu.Unlock()
+}
+
+// startNaming clears the counts by name and turns naming on; stopNaming turns it off and returns them.
+func (h *countingHook) startNaming() {
+	h.mu.Lock()
+	h.names = nil
+	h.mu.Unlock()
+	h.naming.Store(true)
+}
+
+func (h *countingHook) stopNaming() map[string]int64 {
+	h.naming.Store(false)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.names
+}
 
 func (h *countingHook) DialHook(next redis.DialHook) redis.DialHook { return next }
 
 func (h *countingHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		h.commands.Add(1)
+		h.name(cmd.Name())
 		return next(ctx, cmd)
 	}
 }
@@ -427,6 +469,13 @@ func (h *countingHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 func (h *countingHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
 		h.pipelines.Add(1)
+		if h.naming.Load() {
+			names := make([]string, len(cmds))
+			for i, c := range cmds {
+				names[i] = c.Name()
+			}
+			h.name("pipeline[" + strings.Join(names, " ") + "]")
+		}
 		return next(ctx, cmds)
 	}
 }
@@ -524,7 +573,7 @@ func (b *bench) crawlGateway(ctx context.Context, r *benchReplica, limit int) (c
 		return crawlRow{}, "", err
 	}
 	return crawlRow{Target: "gateway", Limit: limit, Items: items, ClientPages: pages, UpstreamCalls: b.upstreamCalls(),
-		WallS: time.Since(start).Seconds()}, acct, nil
+		WallS: time.Since(start).Seconds(), CallsByRoute: b.sim.Calls()}, acct, nil
 }
 
 // naiveHandler is the pass-through baseline: every client page is one Podio call (the org member
@@ -583,7 +632,7 @@ func (b *bench) crawlNaive(ctx context.Context, limit int) (crawlRow, error) {
 		return crawlRow{}, err
 	}
 	return crawlRow{Target: "naive pass-through", Limit: limit, Items: items, ClientPages: pages, UpstreamCalls: b.upstreamCalls(),
-		WallS: time.Since(start).Seconds()}, nil
+		WallS: time.Since(start).Seconds(), CallsByRoute: b.sim.Calls()}, nil
 }
 
 // coldRequests sends identical requests for a list nobody has read yet, all at once, round-robin
@@ -613,6 +662,7 @@ func (b *bench) coldRequests(ctx context.Context, reps []*benchReplica) (coldRow
 		wg     sync.WaitGroup
 		mu     sync.Mutex
 		bodies = map[string]bool{}
+		sizes  []int
 		errs   atomic.Int64
 		ready  = make(chan struct{})
 	)
@@ -636,8 +686,20 @@ func (b *bench) coldRequests(ctx context.Context, reps []*benchReplica) (coldRow
 				errs.Add(1)
 				return
 			}
+			// Bodies differ in their sealed next_cursor (random nonce); the results must not.
+			var page struct {
+				Result json.RawMessage `json:"result"`
+				Count  int             `json:"result_count"`
+			}
+			if json.Unmarshal(data, &page) != nil {
+				errs.Add(1)
+				return
+			}
 			mu.Lock()
-			bodies[string(data)] = true
+			if !bodies[string(page.Result)] {
+				sizes = append(sizes, page.Count)
+			}
+			bodies[string(page.Result)] = true
 			mu.Unlock()
 		})
 	}
@@ -645,7 +707,20 @@ func (b *bench) coldRequests(ctx context.Context, reps []*benchReplica) (coldRow
 	wg.Wait()
 	row.Errors = int(errs.Load())
 	row.UpstreamCalls = b.upstreamCalls()
-	row.DistinctBodies = len(bodies)
+	row.DistinctResults = len(bodies)
+	if len(bodies) > 1 {
+		// Say where two of them differ: the same data filled twice should serialise the same.
+		keys := slices.Collect(maps.Keys(bodies))
+		a, z := keys[0], keys[1]
+		i := 0
+		for i < min(len(a), len(z)) && a[i] == z[i] {
+			i++
+		}
+		lo := max(i-80, 0)
+		b.logf("cold requests saw %d different results; first difference at byte %d:\n  %q\n  %q", len(bodies), i, a[lo:min(i+80, len(a))], z[lo:min(i+80, len(z))])
+	}
+	row.ResultCounts = sizes
+	row.CallsByRoute = b.sim.Calls()
 	return row, nil
 }
 
@@ -708,12 +783,14 @@ func (b *bench) cachedReads(ctx context.Context, r *benchReplica, acct string) (
 
 	rt := roundTripRow{Requests: b.sizes.rttSample}
 	c0, p0 := r.hook.commands.Load(), r.hook.pipelines.Load()
+	r.hook.startNaming()
 	for range rt.Requests {
 		if _, state, err := b.get(ctx, u, token); err != nil || !strings.EqualFold(state, "hit") {
 			return nil, rt, fmt.Errorf("cached request: X-Cache %q, %v", state, err)
 		}
 	}
 	rt.Commands, rt.Pipelines = r.hook.commands.Load()-c0, r.hook.pipelines.Load()-p0
+	rt.ByName = r.hook.stopNaming()
 	rt.RoundTrips = rt.Commands + rt.Pipelines
 	rt.PerRequest = float64(rt.RoundTrips) / float64(rt.Requests)
 	return rows, rt, nil

@@ -5,11 +5,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -200,10 +202,15 @@ func (r *benchReport) markdown() string {
 	for _, c := range r.Crawl {
 		p("| %s | %d | %d | %d | %d | %.2f |\n", c.Target, c.Limit, c.Items, c.ClientPages, c.UpstreamCalls, c.WallS)
 	}
+	p("\nUpstream calls by operation:\n\n")
+	for _, c := range r.Crawl {
+		p("- %s, limit %d: %s\n", c.Target, c.Limit, routeCounts(c.CallsByRoute))
+	}
 	c := r.Cold
 	p("\n### 3. Identical cold requests (workspaces of an organization) over %d replicas\n\n", c.Replicas)
-	p("| requests | errors | distinct bodies | upstream calls | one cold request | naive (one per request) |\n|---:|---:|---:|---:|---:|---:|\n")
-	p("| %d | %d | %d | %d | %d | %d |\n", c.Requests, c.Errors, c.DistinctBodies, c.UpstreamCalls, c.SingleRequest, c.NaiveBaseline)
+	p("| requests | errors | distinct results | upstream calls | one cold request | naive (one per request) |\n|---:|---:|---:|---:|---:|---:|\n")
+	p("| %d | %d | %d | %d | %d | %d |\n", c.Requests, c.Errors, c.DistinctResults, c.UpstreamCalls, c.SingleRequest, c.NaiveBaseline)
+	p("\nUpstream calls by operation: %s.\n", routeCounts(c.CallsByRoute))
 	x := r.Proxy
 	p("\n### 4. Proxy overhead (`GET /org/` through `/proxy` vs straight at the simulator, no added latency, concurrency 1)\n\n")
 	p("| samples | direct p50 | direct p99 | proxy p50 | proxy p99 | overhead p50 | overhead p99 |\n|---:|---:|---:|---:|---:|---:|---:|\n")
@@ -216,6 +223,7 @@ func (r *benchReport) markdown() string {
 	p("\n### 6. Redis round trips per cached request (go-redis hook on the replica's client)\n\n")
 	p("| requests | commands | pipelines | round trips | per request |\n|---:|---:|---:|---:|---:|\n| %d | %d | %d | %d | %.2f |\n\n",
 		rt.Requests, rt.Commands, rt.Pipelines, rt.RoundTrips, rt.PerRequest)
+	p("Round trips by command: %s.\n\n", routeCounts(rt.ByName))
 	return b.String()
 }
 
@@ -235,4 +243,16 @@ func (w *syncWriter) String() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.buf.String()
+}
+
+// routeCounts renders counts by name, sorted by name.
+func routeCounts[N int | int64](m map[string]N) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		parts = append(parts, fmt.Sprintf("`%s` %d", k, m[k]))
+	}
+	return strings.Join(parts, ", ")
 }
