@@ -16,8 +16,11 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -80,18 +83,21 @@ type benchMachine struct {
 	LoadStart  string `json:"load_at_start"`
 	LoadEnd    string `json:"load_at_end"`
 	RedisURL   string `json:"redis"`
+	RedisNote  string `json:"redis_note"`
 	GOMAXPROCS int    `json:"gomaxprocs"`
 }
 
 // loadRow is one closed-loop load run at a fixed concurrency.
 type loadRow struct {
-	Target      string  `json:"target"` // "gateway" or "bare echo"
-	Concurrency int     `json:"concurrency"`
-	Requests    int     `json:"requests"`
-	Errors      int     `json:"errors"`
-	P50MS       float64 `json:"p50_ms"`
-	P99MS       float64 `json:"p99_ms"`
-	RPS         float64 `json:"req_per_s"`
+	Target      string `json:"target"` // "gateway" or "bare echo"
+	Concurrency int    `json:"concurrency"`
+	Requests    int    `json:"requests"`
+	Errors      int    `json:"errors"`
+	// NotHit counts gateway answers whose X-Cache was not HIT.
+	NotHit int     `json:"not_hit"`
+	P50MS  float64 `json:"p50_ms"`
+	P99MS  float64 `json:"p99_ms"`
+	RPS    float64 `json:"req_per_s"`
 }
 
 type crawlRow struct {
@@ -143,6 +149,8 @@ type roundTripRow struct {
 	Pipelines  int64   `json:"pipelines"`
 	RoundTrips int64   `json:"round_trips"`
 	PerRequest float64 `json:"per_request"`
+	// NotHit counts answers whose X-Cache was not HIT (the cache failed open to Podio).
+	NotHit int `json:"not_hit"`
 	// ByName counts the round trips by command (or pipeline of commands).
 	ByName map[string]int64 `json:"by_name"`
 }
@@ -161,7 +169,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	jsonOut := fs.String("json", "", "write the results as JSON to this file")
 	mdOut := fs.String("markdown", "", "write the results as Markdown to this file (between the bench markers when the file has them)")
 	latency := fs.Duration("latency", 50*time.Millisecond, "latency the simulator adds to every Podio call (crawl and cold scenarios)")
-	redisURL := fs.String("redis-url", defaultBenchRedisURL(), "Redis to run on; the bench writes under a random key prefix and deletes it afterwards")
+	redisURL := fs.String("redis-url", "", "Redis to run on (the bench writes under a random key prefix and deletes it afterwards); unset: a private redis-server on a free port, or the test Redis when redis-server is not installed")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -170,7 +178,21 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		sizes = quickSizes()
 	}
 	b := &bench{sizes: sizes, latency: *latency, redisURL: *redisURL, progress: stderr}
+	redisNote := "given by --redis-url"
+	if b.redisURL == "" {
+		u, stop, err := startPrivateRedis(ctx)
+		switch {
+		case err == nil:
+			defer stop()
+			b.redisURL, redisNote = u, "a private redis-server started for the run (no other clients)"
+		case errors.Is(err, exec.ErrNotFound):
+			b.redisURL, redisNote = defaultBenchRedisURL(), "the shared test Redis (redis-server is not installed); other clients may load it"
+		default:
+			return err
+		}
+	}
 	rep, err := b.run(ctx)
+	rep.Machine.RedisNote = redisNote
 	if err != nil {
 		return err
 	}
@@ -785,8 +807,12 @@ func (b *bench) cachedReads(ctx context.Context, r *benchReplica, acct string) (
 	c0, p0 := r.hook.commands.Load(), r.hook.pipelines.Load()
 	r.hook.startNaming()
 	for range rt.Requests {
-		if _, state, err := b.get(ctx, u, token); err != nil || !strings.EqualFold(state, "hit") {
-			return nil, rt, fmt.Errorf("cached request: X-Cache %q, %v", state, err)
+		_, state, err := b.get(ctx, u, token)
+		if err != nil {
+			return nil, rt, err
+		}
+		if !strings.EqualFold(state, "hit") {
+			rt.NotHit++
 		}
 	}
 	rt.Commands, rt.Pipelines = r.hook.commands.Load()-c0, r.hook.pipelines.Load()-p0
@@ -800,7 +826,7 @@ func (b *bench) cachedReads(ctx context.Context, r *benchReplica, acct string) (
 // answer that is not 200 with wantLen bytes is an error.
 func (b *bench) load(ctx context.Context, u, token string, conc int, d time.Duration, wantLen int) (loadRow, error) {
 	lat := make([][]time.Duration, conc)
-	var errs atomic.Int64
+	var errs, notHit atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
 	deadline := start.Add(d)
@@ -820,6 +846,9 @@ func (b *bench) load(ctx context.Context, u, token string, conc int, d time.Dura
 				_, err = buf.ReadFrom(res.Body)
 				res.Body.Close()
 				lat[w] = append(lat[w], time.Since(t0))
+				if x := res.Header.Get("X-Cache"); x != "" && !strings.EqualFold(x, "hit") {
+					notHit.Add(1)
+				}
 				if err != nil || res.StatusCode != http.StatusOK || buf.Len() != wantLen {
 					errs.Add(1)
 				}
@@ -832,7 +861,7 @@ func (b *bench) load(ctx context.Context, u, token string, conc int, d time.Dura
 	if len(all) == 0 {
 		return loadRow{}, fmt.Errorf("no request finished against %s", u)
 	}
-	return loadRow{Concurrency: conc, Requests: len(all), Errors: int(errs.Load()),
+	return loadRow{Concurrency: conc, Requests: len(all), Errors: int(errs.Load()), NotHit: int(notHit.Load()),
 		P50MS: ms(percentile(all, 0.50)), P99MS: ms(percentile(all, 0.99)), RPS: float64(len(all)) / elapsed.Seconds()}, nil
 }
 
@@ -1007,6 +1036,48 @@ func deletePrefix(ctx context.Context, rc redis.UniversalClient, prefix string) 
 		}
 		if cursor = next; cursor == 0 {
 			return nil
+		}
+	}
+}
+
+// startPrivateRedis starts redis-server on a free loopback port, without persistence, in a
+// temporary directory, and waits until it answers. stop ends it and removes the directory.
+func startPrivateRedis(ctx context.Context) (string, func(), error) {
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		return "", nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	dir, err := os.MkdirTemp("", "dirgate-bench-redis-")
+	if err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command(bin, "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--dir", dir,
+		"--save", "", "--appendonly", "no", "--logfile", filepath.Join(dir, "redis.log"))
+	if err := cmd.Start(); err != nil {
+		os.RemoveAll(dir)
+		return "", nil, fmt.Errorf("starting redis-server: %w", err)
+	}
+	stop := func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		os.RemoveAll(dir)
+	}
+	u := fmt.Sprintf("redis://127.0.0.1:%d/0", port)
+	rc := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port), MaxRetries: -1})
+	defer rc.Close()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if rc.Ping(ctx).Err() == nil {
+			return u, stop, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			stop()
+			return "", nil, errors.New("the private redis-server did not answer within 10 s")
 		}
 	}
 }
