@@ -777,12 +777,21 @@ func (b *bench) cachedReads(ctx context.Context, r *benchReplica, acct string) (
 		return nil, roundTripRow{}, err
 	}
 	u := usersURL(r.url, acct, 100)
-	body, state, err := b.get(ctx, u, token)
-	if err != nil {
-		return nil, roundTripRow{}, err
-	}
-	if !strings.EqualFold(state, "hit") {
-		return nil, roundTripRow{}, fmt.Errorf("the warm users page answered X-Cache %q, want hit", state)
+	// The crawl left the list cached; a read that fails open (slow Redis) answers MISS, so allow
+	// a few before deciding the cache does not work.
+	var body []byte
+	for i := 0; ; i++ {
+		data, state, err := b.get(ctx, u, token)
+		if err != nil {
+			return nil, roundTripRow{}, err
+		}
+		if strings.EqualFold(state, "hit") {
+			body = data
+			break
+		}
+		if i == 20 {
+			return nil, roundTripRow{}, fmt.Errorf("the warm users page answered X-Cache %q 20 times, want HIT", state)
+		}
 	}
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
