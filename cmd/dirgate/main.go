@@ -31,6 +31,7 @@ func commands() []command {
 		{name: "sync", summary: "make a workspace's members match a CSV file, through the gateway", run: runSync},
 		{name: "rotate-keys", summary: "re-encrypt stored credentials with the active key", run: runRotateKeys},
 		{name: "podio-sim", summary: "run the in-memory Podio API simulator", run: runPodioSim},
+		{name: "bench", summary: "measure the gateway against its baselines and print a Markdown table", run: runBench},
 	}
 }
 
