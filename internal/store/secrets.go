@@ -42,14 +42,20 @@ func (s *Store) secretKey(kind, secret string) string {
 // PutLinkToken stores lt under token until lt.ExpiresAt (Redis TTL = ExpiresAt - now). A token
 // already expired is unified.ErrInvalidInput.
 func (s *Store) PutLinkToken(ctx context.Context, token string, lt LinkToken) error {
+	return s.putUntil(ctx, "link", token, lt, lt.ExpiresAt)
+}
+
+// putUntil stores v under the secret token of kind until expires; an empty token or a time
+// already past is unified.ErrInvalidInput.
+func (s *Store) putUntil(ctx context.Context, kind, token string, v any, expires time.Time) error {
 	if token == "" {
-		return fmt.Errorf("store: empty link token: %w", unified.ErrInvalidInput)
+		return fmt.Errorf("store: empty %s token: %w", kind, unified.ErrInvalidInput)
 	}
-	ttl := lt.ExpiresAt.Sub(s.now())
+	ttl := expires.Sub(s.now())
 	if ttl <= 0 {
-		return fmt.Errorf("store: link token already expired: %w", unified.ErrInvalidInput)
+		return fmt.Errorf("store: %s token already expired: %w", kind, unified.ErrInvalidInput)
 	}
-	return s.putSecret(ctx, "link", token, lt, ttl)
+	return s.putSecret(ctx, kind, token, v, ttl)
 }
 
 // TakeLinkToken returns and deletes what token stands for (GETDEL: a token works once). A missing,
@@ -157,14 +163,7 @@ type PickerSession struct {
 // PutPickerSession stores ps under token until ps.ExpiresAt. An already expired session is
 // unified.ErrInvalidInput.
 func (s *Store) PutPickerSession(ctx context.Context, token string, ps PickerSession) error {
-	if token == "" {
-		return fmt.Errorf("store: empty picker token: %w", unified.ErrInvalidInput)
-	}
-	ttl := ps.ExpiresAt.Sub(s.now())
-	if ttl <= 0 {
-		return fmt.Errorf("store: picker session already expired: %w", unified.ErrInvalidInput)
-	}
-	return s.putSecret(ctx, "picker", token, ps, ttl)
+	return s.putUntil(ctx, "picker", token, ps, ps.ExpiresAt)
 }
 
 // GetPickerSession returns what token stands for. Unlike link tokens it is not consumed: the page
