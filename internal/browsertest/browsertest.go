@@ -64,7 +64,12 @@ func New(t testing.TB) context.Context {
 		chromedp.WindowSize(1280, 900),
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelCtx := chromedp.NewContext(actx)
+	var copts []chromedp.ContextOption
+	if os.Getenv("DIRGATE_CHROMEDP_DEBUG") != "" {
+		// Every DevTools message, for a test that hangs on the browser.
+		copts = append(copts, chromedp.WithDebugf(t.Logf))
+	}
+	ctx, cancelCtx := chromedp.NewContext(actx, copts...)
 	// Start the browser now, so that a test's first action is not charged with the start-up.
 	stop := func() {
 		_ = chromedp.Cancel(ctx) // closes the browser and waits for it
