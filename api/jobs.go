@@ -75,14 +75,23 @@ func (s *Server) submit(c echo.Context, j *jobs.Job) error {
 	return c.JSON(http.StatusAccepted, toJobJSON(j))
 }
 
-func (s *Server) getJob(c echo.Context) error {
+// pathJob reads the tenant's job named by the path.
+func (s *Server) pathJob(c echo.Context) (*jobs.Job, error) {
 	en, err := s.jobsEngine()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	j, err := en.Get(c.Request().Context(), tenantOf(c), c.Param("id"))
 	if err != nil {
-		return jobError(err)
+		return nil, jobError(err)
+	}
+	return j, nil
+}
+
+func (s *Server) getJob(c echo.Context) error {
+	j, err := s.pathJob(c)
+	if err != nil {
+		return err
 	}
 	return c.JSON(http.StatusOK, toJobJSON(j))
 }
@@ -457,13 +466,9 @@ func (s *Server) offboard(c echo.Context) error {
 // undoJob re-adds the person an offboarding job removed, with their prior roles: by user id
 // while they are still in the organization, else invited again by e-mail.
 func (s *Server) undoJob(c echo.Context) error {
-	en, err := s.jobsEngine()
+	j, err := s.pathJob(c)
 	if err != nil {
 		return err
-	}
-	j, err := en.Get(c.Request().Context(), tenantOf(c), c.Param("id"))
-	if err != nil {
-		return jobError(err)
 	}
 	if j.Type != membership.JobOffboard {
 		return newError(http.StatusConflict, "not_undoable", "only offboarding jobs can be undone")

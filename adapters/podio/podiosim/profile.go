@@ -152,14 +152,23 @@ func decodeObject(c *call) (map[string]json.RawMessage, reply, bool) {
 	return in, reply{}, true
 }
 
+// callerWithObject is the calling person and the JSON object body of a write on their own account.
+func (s *Server) callerWithObject(c *call) (*person, map[string]json.RawMessage, reply, bool) {
+	p, rep, ok := s.caller(c)
+	if !ok {
+		return nil, nil, rep, false
+	}
+	in, rep, ok := decodeObject(c)
+	if !ok {
+		return nil, nil, rep, false
+	}
+	return p, in, reply{}, true
+}
+
 // updateProfile implements PUT /user/profile/: fields not given stay as they are, null clears a
 // field. Every field is checked before anything changes.
 func (s *Server) updateProfile(c *call) reply {
-	p, rep, ok := s.caller(c)
-	if !ok {
-		return rep
-	}
-	in, rep, ok := decodeObject(c)
+	p, in, rep, ok := s.callerWithObject(c)
 	if !ok {
 		return rep
 	}
@@ -179,11 +188,7 @@ func (s *Server) updateProfile(c *call) reply {
 
 // updateProfileField implements PUT /user/profile/{key} with {"value": ...}.
 func (s *Server) updateProfileField(c *call) reply {
-	p, rep, ok := s.caller(c)
-	if !ok {
-		return rep
-	}
-	in, rep, ok := decodeObject(c)
+	p, in, rep, ok := s.callerWithObject(c)
 	if !ok {
 		return rep
 	}
@@ -213,11 +218,7 @@ var localePattern = regexp.MustCompile(`^[a-z]{2}_[A-Z]{2}$`)
 // PUT /user/ ("update") with the account's attributes, whose model lists locale and timezone. The
 // simulator accepts exactly those two; anything else (mail and password changes included) is 400.
 func (s *Server) updateUser(c *call) reply {
-	p, rep, ok := s.caller(c)
-	if !ok {
-		return rep
-	}
-	in, rep, ok := decodeObject(c)
+	p, in, rep, ok := s.callerWithObject(c)
 	if !ok {
 		return rep
 	}
