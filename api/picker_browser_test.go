@@ -1,14 +1,3 @@
-//go:build pickerbrowser
-
-// Unfinished: chromedp loses the popup target (actions on it hang after the picker has loaded;
-// "received DOM.documentUpdated when there's no top-level frame"), so this test is behind a build
-// tag until attaching to the popup is fixed: go test -tags pickerbrowser -run TestPickerInBrowser ./api
-// DIRGATE_CHROMEDP_DEBUG=1 logs the DevTools traffic: the popup's DOM.documentUpdated and
-// Runtime.executionContextCreated arrive before chromedp has its frame tree, after which actions
-// that need the page wait forever (direct commands such as screenshots still work). Tried without
-// success: attaching at window creation, reloading or re-navigating the popup, Runtime.disable and
-// enable, host and gateway on different sites.
-
 package api_test
 
 import (
@@ -87,7 +76,7 @@ func popupEntries(l *requestLog) chromedp.Action {
 }
 
 // attachPopup waits for the window a click opens on prefix and returns a context driving it.
-func attachPopup(t *testing.T, ctx context.Context, prefix string, click chromedp.Action, reqs *requestLog) context.Context {
+func attachPopup(t *testing.T, ctx context.Context, prefix string, click chromedp.Action) context.Context {
 	t.Helper()
 	ch := chromedp.WaitNewTarget(ctx, func(info *target.Info) bool { return strings.HasPrefix(info.URL, prefix) })
 	browsertest.Run(t, ctx, click)
@@ -144,6 +133,8 @@ func TestPickerInBrowser(t *testing.T) {
 		fmt.Fprintf(w, `<!doctype html><title>host</title><script src="%s/ui/dirgate.js"></script>
 <button id="pick">Choose workspaces</button><pre id="out"></pre>
 <script>
+window.msgs = [];
+window.addEventListener("message", function (e) { window.msgs.push({origin: e.origin, data: e.data}); });
 document.getElementById("pick").addEventListener("click", function () {
   Dirgate.pickWorkspaces(%q).then(
     function (ws) { document.getElementById("out").textContent = JSON.stringify(ws); },
@@ -172,9 +163,9 @@ document.getElementById("open").addEventListener("click", function () { window.p
 	reqs.listen(ctx)
 	browsertest.Run(t, ctx, network.Enable(), chromedp.Navigate(host.URL), chromedp.WaitReady("#pick", chromedp.ByID))
 
-	pctx := attachPopup(t, ctx, h.url+"/picker/", chromedp.Click("#pick", chromedp.ByID), reqs)
+	pctx := attachPopup(t, ctx, h.url+"/picker/", chromedp.Click("#pick", chromedp.ByID))
 	browsertest.Run(t, pctx, chromedp.WaitVisible(".picker-item", chromedp.ByQuery))
-	browsertest.Screenshot(t, pctx, "picker")
+	browsertest.Screenshot(t, pctx, "picker-popup")
 	var n int
 	browsertest.Run(t, pctx,
 		// Search, then take the only match with ArrowDown and Space.
@@ -197,13 +188,14 @@ document.getElementById("open").addEventListener("click", function () { window.p
 	if n != 2 {
 		t.Fatalf("%d workspaces checked, want 2", n)
 	}
-	browsertest.Screenshot(t, pctx, "picker-selected")
+	browsertest.Screenshot(t, pctx, "picker-popup-selected")
 	browsertest.Run(t, pctx, chromedp.EmulateViewport(375, 740))
-	browsertest.Screenshot(t, pctx, "picker-narrow")
+	browsertest.Screenshot(t, pctx, "picker-popup-narrow")
 	browsertest.Run(t, pctx, popupEntries(reqs), chromedp.Click("#picker-confirm", chromedp.ByID))
 
 	var out string
 	browsertest.Run(t, ctx,
+		cdppage.BringToFront(),
 		chromedp.Poll(`document.getElementById("out").textContent !== ""`, nil, chromedp.WithPollingTimeout(15*time.Second)),
 		chromedp.Text("#out", &out, chromedp.ByID),
 	)
@@ -218,6 +210,34 @@ document.getElementById("open").addEventListener("click", function () { window.p
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("host received (-want +got):\n%s", diff)
 	}
+	// What reached the host's window, as sent: exactly one message, from the gateway's origin,
+	// with nothing but the type and the chosen workspaces.
+	type message struct {
+		Origin string `json:"origin"`
+		Data   struct {
+			Type       string   `json:"type"`
+			Workspaces []choice `json:"workspaces"`
+		} `json:"data"`
+	}
+	var raw []json.RawMessage
+	browsertest.Run(t, ctx,
+		chromedp.Evaluate(`window.postMessage("sentinel", location.origin)`, nil),
+		chromedp.Poll(`window.msgs.some(m => m.data === "sentinel")`, nil, chromedp.WithPollingTimeout(15*time.Second)),
+		chromedp.Evaluate(`window.msgs.filter(m => m.data !== "sentinel")`, &raw),
+	)
+	if len(raw) != 1 {
+		t.Fatalf("the host received %d messages, want 1: %s", len(raw), raw)
+	}
+	var msg message
+	dec := json.NewDecoder(strings.NewReader(string(raw[0])))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&msg); err != nil {
+		t.Fatalf("the host received %s: %v", raw[0], err)
+	}
+	slices.SortFunc(msg.Data.Workspaces, byID)
+	if msg.Origin != h.url || msg.Data.Type != "dirgate:workspaces-selected" || !cmp.Equal(want, msg.Data.Workspaces) {
+		t.Errorf("the host received %s, want one dirgate:workspaces-selected message from %s with %+v", raw[0], h.url, want)
+	}
 
 	// A third origin opens a picker whose return origin is the host's: the choice is not posted
 	// to it.
@@ -226,7 +246,7 @@ document.getElementById("open").addEventListener("click", function () { window.p
 	defer cancel()
 	reqs.listen(tctx)
 	browsertest.Run(t, tctx, network.Enable(), chromedp.Navigate(third.URL), chromedp.WaitReady("#open", chromedp.ByID))
-	p2 := attachPopup(t, tctx, h.url+"/picker/", chromedp.Click("#open", chromedp.ByID), reqs)
+	p2 := attachPopup(t, tctx, h.url+"/picker/", chromedp.Click("#open", chromedp.ByID))
 	browsertest.Run(t, p2,
 		chromedp.WaitVisible(".picker-item", chromedp.ByQuery),
 		chromedp.Focus(".picker-item input", chromedp.ByQuery),
@@ -236,6 +256,9 @@ document.getElementById("open").addEventListener("click", function () { window.p
 	)
 	var msgs []any
 	browsertest.Run(t, tctx,
+		// The picker's window has gone, but the browser may not have brought this tab back to
+		// the front; a background tab runs no animation frames, and Poll waits for them.
+		cdppage.BringToFront(),
 		// Once the picker has closed, a message the page sends itself is the last one to arrive.
 		chromedp.Poll(`window.popup.closed`, nil, chromedp.WithPollingTimeout(15*time.Second)),
 		chromedp.Evaluate(`window.postMessage("sentinel", location.origin)`, nil),

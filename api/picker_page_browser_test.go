@@ -16,7 +16,7 @@ import (
 // TestPickerPageInBrowser: the picker in a real browser tab, used with the keyboard: search,
 // select two workspaces (Space, then Enter), confirm; without an opener the page says what was
 // chosen. Chromium requests nothing but the gateway. (The popup and postMessage path is
-// TestPickerInBrowser, behind the pickerbrowser build tag: see the closing note of issue 9.)
+// TestPickerInBrowser.)
 func TestPickerPageInBrowser(t *testing.T) {
 	h, tok, q := directorySetup(t, harnessOptions{})
 	acct := strings.TrimPrefix(q, "integrated_account_id=")

@@ -85,10 +85,24 @@ func New(t testing.TB) context.Context {
 	return ctx
 }
 
+// attach attaches ctx's tab, if no action has run in it yet, with ctx itself. chromedp ties a tab's
+// event loop to the context of the first Run in it: attached under a deadline, the loop stops when
+// that Run returns, and every later action in the tab waits forever for its answer (this is what
+// made actions in a popup, attached with chromedp.WithTargetID, hang).
+func attach(ctx context.Context) error {
+	if c := chromedp.FromContext(ctx); c != nil && c.Target == nil {
+		return chromedp.Run(ctx)
+	}
+	return nil
+}
+
 // Run runs actions in ctx with a deadline of 30 s, failing the test (after a screenshot named
 // "<test>-failure") when they fail.
 func Run(t testing.TB, ctx context.Context, actions ...chromedp.Action) {
 	t.Helper()
+	if err := attach(ctx); err != nil {
+		t.Fatalf("browser: attaching the tab: %v", err)
+	}
 	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := chromedp.Run(rctx, actions...); err != nil {
@@ -118,6 +132,10 @@ func Dir() string {
 func Screenshot(t testing.TB, ctx context.Context, name string) {
 	t.Helper()
 	var png []byte
+	if err := attach(ctx); err != nil {
+		t.Logf("screenshot %s: %v", name, err)
+		return
+	}
 	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	// Quality 100 makes a PNG; below it chromedp asks Chromium for a JPEG.
