@@ -45,6 +45,12 @@ func New(t testing.TB) context.Context {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Third-party cookies blocked, as in browsers that block them (Safari, Firefox's strict mode,
+	// Chrome's setting): dirgate's pages must work without cookies from other sites.
+	if err := blockThirdPartyCookies(profile); err != nil {
+		_ = os.RemoveAll(profile)
+		t.Fatal(err)
+	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
 		chromedp.UserDataDir(profile),
@@ -94,6 +100,19 @@ func attach(ctx context.Context) error {
 		return chromedp.Run(ctx)
 	}
 	return nil
+}
+
+// blockThirdPartyCookies sets the profile's cookie setting to "block third-party cookies" (the
+// setting a person chooses in chrome://settings/cookies), before Chromium first reads it.
+func blockThirdPartyCookies(profile string) error {
+	dir := filepath.Join(profile, "Default")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	// cookie_controls_mode 1 is "block third-party cookies"; block_third_party_cookies is the
+	// older spelling of the same setting.
+	prefs := `{"profile":{"cookie_controls_mode":1,"block_third_party_cookies":true}}`
+	return os.WriteFile(filepath.Join(dir, "Preferences"), []byte(prefs), 0o600)
 }
 
 // Run runs actions in ctx with a deadline of 30 s, failing the test (after a screenshot named
