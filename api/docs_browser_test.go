@@ -137,6 +137,7 @@ func TestDocsInBrowser(t *testing.T) {
 		t.Errorf("document title %q", docTitle)
 	}
 	viewportScreenshot(t, ctx, "docs")
+	browsertest.CheckPage(t, ctx, "docs")
 
 	// Search runs in Redoc's worker: results prove the worker-src widening is the right one.
 	browsertest.Run(t, ctx,

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
@@ -34,6 +35,7 @@ func TestPickerPageInBrowser(t *testing.T) {
 	})
 	browsertest.Run(t, ctx, network.Enable(), chromedp.Navigate(pickerURL), chromedp.WaitVisible(".picker-item", chromedp.ByQuery))
 	browsertest.Screenshot(t, ctx, "picker")
+	browsertest.CheckPage(t, ctx, "picker")
 
 	var shown, checked int
 	browsertest.Run(t, ctx,
@@ -58,6 +60,7 @@ func TestPickerPageInBrowser(t *testing.T) {
 		t.Fatalf("%d workspaces checked, want 2", checked)
 	}
 	browsertest.Screenshot(t, ctx, "picker-selected")
+	browsertest.CheckPage(t, ctx, "picker, two selected")
 
 	var done string
 	browsertest.Run(t, ctx,
@@ -68,8 +71,18 @@ func TestPickerPageInBrowser(t *testing.T) {
 	if !strings.Contains(done, "Sales") || !strings.Contains(done, "Research") {
 		t.Errorf("done page says %q, want Sales and Research", done)
 	}
+	browsertest.CheckPage(t, ctx, "picker, done")
 	browsertest.Run(t, ctx, chromedp.EmulateViewport(375, 740))
 	browsertest.Screenshot(t, ctx, "picker-narrow")
+	browsertest.Run(t, ctx, emulation.ClearDeviceMetricsOverride())
+
+	// A picker link that is not (or no longer) valid shows a page that says so.
+	var gone string
+	browsertest.Run(t, ctx, chromedp.Navigate(h.url+"/picker/not-a-session"), chromedp.Text("h1", &gone, chromedp.ByQuery))
+	if gone == "" {
+		t.Error("an unknown picker session shows no heading")
+	}
+	browsertest.CheckPage(t, ctx, "picker, unknown session")
 
 	gw, _ := url.Parse(h.url)
 	mu.Lock()

@@ -141,6 +141,7 @@ func TestBrowserLinkFlow(t *testing.T) {
 			chromedp.ActionFunc(func(context.Context) error {
 				if shot != "" {
 					browsertest.Screenshot(t, ctx, shot)
+					browsertest.CheckPage(t, ctx, "Podio sign-in (the simulator's)")
 				}
 				return nil
 			}),
@@ -159,6 +160,7 @@ func TestBrowserLinkFlow(t *testing.T) {
 		t.Errorf("link page heading %q", heading)
 	}
 	browsertest.Screenshot(t, ctx, "link-page")
+	browsertest.CheckPage(t, ctx, "link page")
 	browsertest.Run(t, ctx, chromedp.EmulateViewport(375, 740))
 	browsertest.Screenshot(t, ctx, "link-page-narrow")
 	browsertest.Run(t, ctx, chromedp.EmulateViewport(1280, 900))
@@ -169,6 +171,7 @@ func TestBrowserLinkFlow(t *testing.T) {
 		chromedp.Text(`h1`, &title, chromedp.ByQuery),
 	)
 	browsertest.Screenshot(t, ctx, "link-success")
+	browsertest.CheckPage(t, ctx, "link success page")
 	if !strings.HasPrefix(accountID, "ia_") || !strings.HasPrefix(title, "Connected ") {
 		t.Fatalf("success page: heading %q, account id %q", title, accountID)
 	}
@@ -187,6 +190,7 @@ func TestBrowserLinkFlow(t *testing.T) {
 		chromedp.Text(`h1`, &errTitle, chromedp.ByQuery),
 	)
 	browsertest.Screenshot(t, ctx, "link-error")
+	browsertest.CheckPage(t, ctx, "link error page")
 	if errCode != "access_denied" || errTitle != "Access was not allowed" {
 		t.Errorf("error page: %q %q", errTitle, errCode)
 	}

@@ -130,3 +130,53 @@ func TestThirdPartyCookiesBlocked(t *testing.T) {
 		t.Errorf("the first-party visit carried cookies %q, want probe=1: the probe cookie is never stored, so the check above proves nothing", sent[3])
 	}
 }
+
+// recorder is a testing.TB that keeps the errors reported to it instead of failing the test.
+type recorder struct {
+	testing.TB
+	errs []string
+}
+
+func (r *recorder) Errorf(format string, args ...any) {
+	r.errs = append(r.errs, fmt.Sprintf(format, args...))
+}
+
+func TestCheckPage(t *testing.T) {
+	pages := map[string]string{
+		"/good": `<!doctype html><html lang="en"><meta name="viewport" content="width=device-width">
+<title>good</title><label for="q">Search</label><input id="q"><button>Go</button>
+<img alt="Logo" src="data:image/gif;base64,R0lGODlhAQABAAAAACw="><input type="checkbox" aria-label="Sales">
+<pre style="overflow-x:auto">` + strings.Repeat("wide ", 200) + `</pre></html>`,
+		"/bad": `<!doctype html><html><meta name="viewport" content="width=device-width">
+<input id="q"><button></button><img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" width="20" height="20">
+<div style="width:600px">wide</div></html>`,
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, pages[r.URL.Path])
+	}))
+	defer srv.Close()
+	ctx := browsertest.New(t)
+
+	browsertest.Run(t, ctx, chromedp.Navigate(srv.URL+"/good"))
+	good := &recorder{TB: t}
+	browsertest.CheckPage(good, ctx, "good")
+	if len(good.errs) != 0 {
+		t.Errorf("a good page fails the check: %q", good.errs)
+	}
+
+	browsertest.Run(t, ctx, chromedp.Navigate(srv.URL+"/bad"))
+	bad := &recorder{TB: t}
+	browsertest.CheckPage(bad, ctx, "bad")
+	all := strings.Join(bad.errs, "\n")
+	for _, want := range []string{"no lang", "no title", `role "textbox"`, `role "button"`, `role "image"`, "div (608 px)"} {
+		if !strings.Contains(all, want) {
+			t.Errorf("the bad page's failures miss %q:\n%s", want, all)
+		}
+	}
+	// The viewport is the window's again.
+	var w int
+	browsertest.Run(t, ctx, chromedp.Evaluate(`window.innerWidth`, &w))
+	if w <= browsertest.PhoneWidth {
+		t.Errorf("viewport %d px wide after the check, want the window's", w)
+	}
+}

@@ -18,7 +18,8 @@ const codeTTL = 10 * time.Minute
 // the page works when the simulator is mounted under a path prefix.
 var authorizePage = template.Must(template.New("authorize").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Podio simulator - authorize</title>
-<style>body{font-family:sans-serif;max-width:28rem;margin:3rem auto}label{display:block;margin:.6rem 0}
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>*{box-sizing:border-box}body{font-family:sans-serif;max-width:28rem;margin:3rem auto;padding:0 1rem}label{display:block;margin:.6rem 0}
 input[type=text],input[type=password]{width:100%}.error{color:#b00020}</style></head>
 <body><h1>Authorize {{.ClientID}}</h1>
 <p>The application <strong>{{.ClientID}}</strong> wants to access your Podio account.</p>

@@ -3,6 +3,26 @@
 (function () {
   "use strict";
   var el = document.getElementById("redoc");
+
+  // Redoc's icons (the search glass, chevrons, copy marks) are inline SVGs that screen readers
+  // announce as unnamed images. Each sits beside text that says the same, so hide the ones
+  // without a name of their own, also those Redoc renders later (expanding a section, searching).
+  function hideDecorative(root) {
+    if (!root.querySelectorAll) return;
+    var svgs = root.matches && root.matches("svg") ? [root] : root.querySelectorAll("svg");
+    Array.prototype.forEach.call(svgs, function (svg) {
+      if (svg.hasAttribute("aria-hidden") || svg.hasAttribute("aria-label") ||
+          svg.hasAttribute("aria-labelledby") || svg.querySelector("title")) return;
+      svg.setAttribute("aria-hidden", "true");
+      svg.setAttribute("focusable", "false");
+    });
+  }
+  function hideDecorativeIcons() {
+    hideDecorative(el);
+    new MutationObserver(function (records) {
+      records.forEach(function (r) { Array.prototype.forEach.call(r.addedNodes, hideDecorative); });
+    }).observe(el, { childList: true, subtree: true });
+  }
   var system = 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
   var mono = 'ui-monospace, "SFMono-Regular", Menlo, Consolas, "Liberation Mono", monospace';
   Redoc.init(el.dataset.specUrl, {
@@ -21,6 +41,7 @@
     sanitize: true
   }, el, function (err) {
     el.removeAttribute("aria-busy");
+    hideDecorativeIcons();
     if (err) {
       el.textContent = "The API reference could not be shown: " + err;
     }
