@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -212,10 +213,12 @@ func TestBrowserLinkFlow(t *testing.T) {
 	}
 }
 
-// hostPage is an embedding product's page on its own origin: it opens the link in a popup and
-// keeps every message it receives, with the sender's origin, in #messages.
-const hostPage = `<!doctype html><html><body>
-<button id="open" type="button">Link Podio</button><pre id="messages"></pre>
+// hostPage is an embedding product's page on its own origin: it links through dirgate.js
+// (Dirgate.link) and shows the Promise's outcome in #result, and it keeps every message its window
+// receives, with the sender's origin, in #messages. %[1]s is the gateway, %[2]s the link_url.
+const hostPage = `<!doctype html><html lang="en"><title>host</title>
+<script src="%[1]s/ui/dirgate.js"></script>
+<body><button id="open" type="button">Link Podio</button><pre id="messages"></pre><pre id="result"></pre>
 <script>
 var got = [];
 window.addEventListener("message", function (e) {
@@ -223,69 +226,106 @@ window.addEventListener("message", function (e) {
   document.getElementById("messages").textContent = JSON.stringify(got);
 });
 document.getElementById("open").addEventListener("click", function () {
-  window.popup = window.open(document.body.dataset.link, "dirgate-link", "popup,width=520,height=700");
+  Dirgate.link(%[2]q).then(
+    function (a) { document.getElementById("result").textContent = JSON.stringify(a); },
+    function (e) { document.getElementById("result").textContent = JSON.stringify({error: e.code, description: e.description}); });
 });
 </script></body></html>`
 
-// TestBrowserLinkPopup: a product on another origin opens link_url as a popup (with
-// return_origin); after Allow, the result page posts exactly one dirgate:linked message to the
-// opener, from the gateway's origin.
+// TestBrowserLinkPopup: a product on another origin calls Dirgate.link(link_url) from a click (the
+// link token has its return_origin). After Allow, the Promise resolves with the new account and the
+// host's window received exactly one dirgate:linked message, from the gateway's origin. After Deny,
+// the Promise rejects with access_denied after one dirgate:link-failed message.
 func TestBrowserLinkPopup(t *testing.T) {
 	ctx := browsertest.New(t)
 	dev := startDev(t)
-	var linkURL string
 	host := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = io.WriteString(w, strings.Replace(hostPage, "<body>", `<body data-link="`+html.EscapeString(linkURL)+`">`, 1))
+		fmt.Fprintf(w, hostPage, html.EscapeString(dev.gateway), r.URL.Query().Get("link"))
 	}))
 	t.Cleanup(host.Close)
-	var lt struct {
-		LinkURL string `json:"link_url"`
-	}
-	if st := dev.call(t, "POST", "/link-tokens", map[string]any{"app_name": "Acme HR", "return_origin": host.URL}, &lt); st != http.StatusCreated {
-		t.Fatalf("POST /link-tokens: %d", st)
-	}
-	linkURL = lt.LinkURL
 
-	browsertest.Run(t, ctx, chromedp.Navigate(host.URL), chromedp.WaitVisible(`#open`, chromedp.ByQuery))
-	popupID := chromedp.WaitNewTarget(ctx, func(info *target.Info) bool { return strings.HasPrefix(info.URL, dev.gateway+"/link/") })
-	browsertest.Run(t, ctx, chromedp.Click(`#open`, chromedp.ByQuery))
-	var id target.ID
-	select {
-	case id = <-popupID:
-	case <-time.After(30 * time.Second):
-		t.Fatal("the popup did not open")
-	}
-	popup, cancel := chromedp.NewContext(ctx, chromedp.WithTargetID(id))
-	defer cancel()
-	var accountID string
-	browsertest.Run(t, popup,
-		page.BringToFront(), // a background window is not painted: no clicks, no screenshots
-		chromedp.WaitVisible(`#continue`, chromedp.ByQuery),
-		chromedp.Click(`#continue`, chromedp.ByQuery),
-		chromedp.WaitVisible(`input[name=username]`, chromedp.ByQuery),
-		chromedp.SendKeys(`input[name=username]`, "admin@demo.example", chromedp.ByQuery),
-		chromedp.SendKeys(`input[name=password]`, "demo", chromedp.ByQuery),
-		chromedp.Click(`button[value=allow]`, chromedp.ByQuery),
-		chromedp.WaitVisible(`#close`, chromedp.ByQuery), // shown once the message is posted
-		chromedp.Text(`#account-id`, &accountID, chromedp.ByQuery),
-	)
-
-	var messages string
-	browsertest.Run(t, ctx,
-		chromedp.Poll(`document.getElementById("messages").textContent !== ""`, nil, chromedp.WithPollingTimeout(10*time.Second)),
-		chromedp.Text(`#messages`, &messages, chromedp.ByQuery),
-	)
-	var got []struct {
+	type message struct {
 		Origin string         `json:"origin"`
 		Data   map[string]any `json:"data"`
 	}
-	if err := json.Unmarshal([]byte(messages), &got); err != nil {
-		t.Fatalf("messages %q: %v", messages, err)
-	}
-	if len(got) != 1 || got[0].Origin != dev.gateway || got[0].Data["type"] != "dirgate:linked" ||
-		got[0].Data["integrated_account_id"] != accountID || got[0].Data["name"] == "" || len(got[0].Data) != 3 {
-		t.Fatalf("the host received %s, want one dirgate:linked message for %s from %s", messages, accountID, dev.gateway)
+	// link runs one popup round: Continue, sign in, the decision; it returns the host's #result,
+	// the messages its window received and, after Allow, the account id the popup shows.
+	link := func(t *testing.T, decision string) (result map[string]any, got []message, accountID string) {
+		var lt struct {
+			LinkURL string `json:"link_url"`
+		}
+		if st := dev.call(t, "POST", "/link-tokens", map[string]any{"app_name": "Acme HR", "return_origin": host.URL}, &lt); st != http.StatusCreated {
+			t.Fatalf("POST /link-tokens: %d", st)
+		}
+		browsertest.Run(t, ctx,
+			chromedp.Navigate(host.URL+"/?link="+url.QueryEscape(lt.LinkURL)),
+			chromedp.WaitVisible(`#open`, chromedp.ByQuery),
+		)
+		popupID := chromedp.WaitNewTarget(ctx, func(info *target.Info) bool { return strings.HasPrefix(info.URL, dev.gateway+"/link/") })
+		browsertest.Run(t, ctx, chromedp.Click(`#open`, chromedp.ByQuery))
+		var id target.ID
+		select {
+		case id = <-popupID:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the popup did not open")
+		}
+		popup, cancel := chromedp.NewContext(ctx, chromedp.WithTargetID(id))
+		defer cancel()
+		done := `#close` // shown once the message is posted
+		if decision == "deny" {
+			done = `#error-code`
+		}
+		browsertest.Run(t, popup,
+			page.BringToFront(), // a background window is not painted: no clicks, no screenshots
+			chromedp.WaitVisible(`#continue`, chromedp.ByQuery),
+			chromedp.Click(`#continue`, chromedp.ByQuery),
+			chromedp.WaitVisible(`input[name=username]`, chromedp.ByQuery),
+			chromedp.SendKeys(`input[name=username]`, "admin@demo.example", chromedp.ByQuery),
+			chromedp.SendKeys(`input[name=password]`, "demo", chromedp.ByQuery),
+			chromedp.Click(`button[value=`+decision+`]`, chromedp.ByQuery),
+			chromedp.WaitVisible(done, chromedp.ByQuery),
+		)
+		if decision == "allow" {
+			browsertest.Run(t, popup, chromedp.Text(`#account-id`, &accountID, chromedp.ByQuery))
+		}
+
+		var res, messages string
+		browsertest.Run(t, ctx,
+			page.BringToFront(),
+			chromedp.Poll(`document.getElementById("result").textContent !== ""`, nil, chromedp.WithPollingTimeout(10*time.Second)),
+			// A message the page sends itself arrives after any the popup sent before it.
+			chromedp.Evaluate(`window.postMessage("sentinel", location.origin)`, nil),
+			chromedp.Poll(`got.some(m => m.data === "sentinel")`, nil, chromedp.WithPollingTimeout(10*time.Second)),
+			chromedp.Text(`#result`, &res, chromedp.ByQuery),
+			chromedp.Evaluate(`JSON.stringify(got.filter(m => m.data !== "sentinel"))`, &messages),
+		)
+		if err := json.Unmarshal([]byte(res), &result); err != nil {
+			t.Fatalf("result %q: %v", res, err)
+		}
+		if err := json.Unmarshal([]byte(messages), &got); err != nil {
+			t.Fatalf("messages %q: %v", messages, err)
+		}
+		return result, got, accountID
 	}
 
+	t.Run("allow", func(t *testing.T) {
+		result, got, accountID := link(t, "allow")
+		if len(got) != 1 || got[0].Origin != dev.gateway || got[0].Data["type"] != "dirgate:linked" ||
+			got[0].Data["integrated_account_id"] != accountID || got[0].Data["name"] == "" || len(got[0].Data) != 3 {
+			t.Errorf("the host received %+v, want one dirgate:linked message for %s from %s", got, accountID, dev.gateway)
+		}
+		if !strings.HasPrefix(accountID, "ia_") || result["integrated_account_id"] != accountID || result["name"] == "" || len(result) != 2 {
+			t.Errorf("Dirgate.link resolved with %v, want {integrated_account_id: %s, name}", result, accountID)
+		}
+	})
+	t.Run("deny", func(t *testing.T) {
+		result, got, _ := link(t, "deny")
+		if len(got) != 1 || got[0].Origin != dev.gateway || got[0].Data["type"] != "dirgate:link-failed" || got[0].Data["error"] != "access_denied" {
+			t.Errorf("the host received %+v, want one dirgate:link-failed message (access_denied) from %s", got, dev.gateway)
+		}
+		if result["error"] != "access_denied" || result["description"] == "" || result["description"] == nil {
+			t.Errorf("Dirgate.link rejected with %v, want code access_denied and a description", result)
+		}
+	})
 }
