@@ -95,8 +95,9 @@ func attachPopup(t *testing.T, ctx context.Context, prefix string, click chromed
 
 // TestPickerInBrowser: a product on another origin embeds dirgate.js, opens the picker on a click,
 // the person searches, selects two workspaces with the keyboard and confirms, and the product gets
-// exactly those two. A page on a third origin that opens a picker meant for the product gets
-// nothing. Chromium requests nothing outside the three origins.
+// exactly those two. Cancel rejects the promise with "canceled", closing the window with "closed".
+// A page on a third origin that opens a picker meant for the product gets nothing. Chromium
+// requests nothing outside the three origins.
 func TestPickerInBrowser(t *testing.T) {
 	h, tok, q := directorySetup(t, harnessOptions{})
 	acct := strings.TrimPrefix(q, "integrated_account_id=")
@@ -124,7 +125,6 @@ func TestPickerInBrowser(t *testing.T) {
 		t.Fatalf("demo workspaces Sales and Research: %+v", want)
 	}
 
-	var pickerURL string // set before the host page is loaded
 	host := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
@@ -140,10 +140,9 @@ document.getElementById("pick").addEventListener("click", function () {
     function (ws) { document.getElementById("out").textContent = JSON.stringify(ws); },
     function (e) { document.getElementById("out").textContent = "error: " + e.code; });
 });
-</script>`, html.EscapeString(h.url), pickerURL)
+</script>`, html.EscapeString(h.url), r.URL.Query().Get("picker"))
 	}))
 	defer host.Close()
-	var thirdURL string
 	third := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
@@ -154,14 +153,14 @@ document.getElementById("pick").addEventListener("click", function () {
 window.msgs = [];
 window.addEventListener("message", function (e) { window.msgs.push({origin: e.origin, data: e.data}); });
 document.getElementById("open").addEventListener("click", function () { window.popup = window.open(%q, "p", "popup"); });
-</script>`, thirdURL)
+</script>`, r.URL.Query().Get("picker"))
 	}))
 	defer third.Close()
 
-	pickerURL, _ = h.newPicker(tok, map[string]any{"integrated_account_id": acct, "multi_select": true, "return_origin": host.URL})
+	pickerURL, _ := h.newPicker(tok, map[string]any{"integrated_account_id": acct, "multi_select": true, "return_origin": host.URL})
 	reqs := &requestLog{}
 	reqs.listen(ctx)
-	browsertest.Run(t, ctx, network.Enable(), chromedp.Navigate(host.URL), chromedp.WaitReady("#pick", chromedp.ByID))
+	browsertest.Run(t, ctx, network.Enable(), chromedp.Navigate(host.URL+"/?picker="+url.QueryEscape(pickerURL)), chromedp.WaitReady("#pick", chromedp.ByID))
 
 	pctx := attachPopup(t, ctx, h.url+"/picker/", chromedp.Click("#pick", chromedp.ByID))
 	browsertest.Run(t, pctx, chromedp.WaitVisible(".picker-item", chromedp.ByQuery))
@@ -239,13 +238,44 @@ document.getElementById("open").addEventListener("click", function () { window.p
 		t.Errorf("the host received %s, want one dirgate:workspaces-selected message from %s with %+v", raw[0], h.url, want)
 	}
 
+	// Cancel: the promise rejects with "canceled".
+	cancelURL, _ := h.newPicker(tok, map[string]any{"integrated_account_id": acct, "return_origin": host.URL})
+	browsertest.Run(t, ctx, chromedp.Navigate(host.URL+"/?picker="+url.QueryEscape(cancelURL)), chromedp.WaitReady("#pick", chromedp.ByID))
+	cctx := attachPopup(t, ctx, h.url+"/picker/", chromedp.Click("#pick", chromedp.ByID))
+	browsertest.Run(t, cctx, chromedp.WaitVisible("#picker-cancel", chromedp.ByID), chromedp.Click("#picker-cancel", chromedp.ByID))
+	browsertest.Run(t, ctx,
+		cdppage.BringToFront(),
+		chromedp.Poll(`document.getElementById("out").textContent !== ""`, nil, chromedp.WithPollingTimeout(15*time.Second)),
+		chromedp.Text("#out", &out, chromedp.ByID),
+	)
+	if out != "error: canceled" {
+		t.Errorf("after Cancel the host shows %q, want error: canceled", out)
+	}
+
+	// The person closes the window: the promise rejects with "closed".
+	closeURL, _ := h.newPicker(tok, map[string]any{"integrated_account_id": acct, "return_origin": host.URL})
+	browsertest.Run(t, ctx, chromedp.Navigate(host.URL+"/?picker="+url.QueryEscape(closeURL)), chromedp.WaitReady("#pick", chromedp.ByID))
+	xctx := attachPopup(t, ctx, h.url+"/picker/", chromedp.Click("#pick", chromedp.ByID))
+	browsertest.Run(t, xctx, chromedp.WaitVisible(".picker-item", chromedp.ByQuery))
+	if err := chromedp.Cancel(xctx); err != nil { // closes the popup's window
+		t.Fatal(err)
+	}
+	browsertest.Run(t, ctx,
+		cdppage.BringToFront(),
+		chromedp.Poll(`document.getElementById("out").textContent !== ""`, nil, chromedp.WithPollingTimeout(15*time.Second)),
+		chromedp.Text("#out", &out, chromedp.ByID),
+	)
+	if out != "error: closed" {
+		t.Errorf("after the window was closed the host shows %q, want error: closed", out)
+	}
+
 	// A third origin opens a picker whose return origin is the host's: the choice is not posted
 	// to it.
-	thirdURL, _ = h.newPicker(tok, map[string]any{"integrated_account_id": acct, "return_origin": host.URL})
+	thirdURL, _ := h.newPicker(tok, map[string]any{"integrated_account_id": acct, "return_origin": host.URL})
 	tctx, cancel := chromedp.NewContext(ctx)
 	defer cancel()
 	reqs.listen(tctx)
-	browsertest.Run(t, tctx, network.Enable(), chromedp.Navigate(third.URL), chromedp.WaitReady("#open", chromedp.ByID))
+	browsertest.Run(t, tctx, network.Enable(), chromedp.Navigate(third.URL+"/?picker="+url.QueryEscape(thirdURL)), chromedp.WaitReady("#open", chromedp.ByID))
 	p2 := attachPopup(t, tctx, h.url+"/picker/", chromedp.Click("#open", chromedp.ByID))
 	browsertest.Run(t, p2,
 		chromedp.WaitVisible(".picker-item", chromedp.ByQuery),
