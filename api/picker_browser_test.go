@@ -16,7 +16,6 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	cdppage "github.com/chromedp/cdproto/page"
-	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 	"github.com/google/go-cmp/cmp"
@@ -73,24 +72,6 @@ func popupEntries(l *requestLog) chromedp.Action {
 		}
 		return nil
 	})
-}
-
-// attachPopup waits for the window a click opens on prefix and returns a context driving it.
-func attachPopup(t *testing.T, ctx context.Context, prefix string, click chromedp.Action) context.Context {
-	t.Helper()
-	ch := chromedp.WaitNewTarget(ctx, func(info *target.Info) bool { return strings.HasPrefix(info.URL, prefix) })
-	browsertest.Run(t, ctx, click)
-	var id target.ID
-	select {
-	case id = <-ch:
-	case <-time.After(20 * time.Second):
-		browsertest.Screenshot(t, ctx, t.Name()+"-no-popup")
-		t.Fatal("no popup opened")
-	}
-	pctx, cancel := chromedp.NewContext(ctx, chromedp.WithTargetID(id))
-	t.Cleanup(cancel)
-	browsertest.Run(t, pctx, cdppage.BringToFront())
-	return pctx
 }
 
 // TestPickerInBrowser: a product on another origin embeds dirgate.js, opens the picker on a click,
@@ -162,7 +143,7 @@ document.getElementById("open").addEventListener("click", function () { window.p
 	reqs.listen(ctx)
 	browsertest.Run(t, ctx, network.Enable(), chromedp.Navigate(host.URL+"/?picker="+url.QueryEscape(pickerURL)), chromedp.WaitReady("#pick", chromedp.ByID))
 
-	pctx := attachPopup(t, ctx, h.url+"/picker/", chromedp.Click("#pick", chromedp.ByID))
+	pctx := browsertest.Popup(t, ctx, h.url+"/picker/", chromedp.Click("#pick", chromedp.ByID))
 	browsertest.Run(t, pctx, chromedp.WaitVisible(".picker-item", chromedp.ByQuery))
 	browsertest.Screenshot(t, pctx, "picker-popup")
 	var n int
@@ -238,34 +219,34 @@ document.getElementById("open").addEventListener("click", function () { window.p
 		t.Errorf("the host received %s, want one dirgate:workspaces-selected message from %s with %+v", raw[0], h.url, want)
 	}
 
+	// outcome opens a new picker from the host page, does act in its window, and returns what the
+	// host page shows once the promise has settled.
+	outcome := func(act func(popup context.Context)) string {
+		t.Helper()
+		u, _ := h.newPicker(tok, map[string]any{"integrated_account_id": acct, "return_origin": host.URL})
+		browsertest.Run(t, ctx, chromedp.Navigate(host.URL+"/?picker="+url.QueryEscape(u)), chromedp.WaitReady("#pick", chromedp.ByID))
+		act(browsertest.Popup(t, ctx, h.url+"/picker/", chromedp.Click("#pick", chromedp.ByID)))
+		var out string
+		browsertest.Run(t, ctx,
+			cdppage.BringToFront(),
+			chromedp.Poll(`document.getElementById("out").textContent !== ""`, nil, chromedp.WithPollingTimeout(15*time.Second)),
+			chromedp.Text("#out", &out, chromedp.ByID),
+		)
+		return out
+	}
 	// Cancel: the promise rejects with "canceled".
-	cancelURL, _ := h.newPicker(tok, map[string]any{"integrated_account_id": acct, "return_origin": host.URL})
-	browsertest.Run(t, ctx, chromedp.Navigate(host.URL+"/?picker="+url.QueryEscape(cancelURL)), chromedp.WaitReady("#pick", chromedp.ByID))
-	cctx := attachPopup(t, ctx, h.url+"/picker/", chromedp.Click("#pick", chromedp.ByID))
-	browsertest.Run(t, cctx, chromedp.WaitVisible("#picker-cancel", chromedp.ByID), chromedp.Click("#picker-cancel", chromedp.ByID))
-	browsertest.Run(t, ctx,
-		cdppage.BringToFront(),
-		chromedp.Poll(`document.getElementById("out").textContent !== ""`, nil, chromedp.WithPollingTimeout(15*time.Second)),
-		chromedp.Text("#out", &out, chromedp.ByID),
-	)
-	if out != "error: canceled" {
+	if out := outcome(func(popup context.Context) {
+		browsertest.Run(t, popup, chromedp.WaitVisible("#picker-cancel", chromedp.ByID), chromedp.Click("#picker-cancel", chromedp.ByID))
+	}); out != "error: canceled" {
 		t.Errorf("after Cancel the host shows %q, want error: canceled", out)
 	}
-
 	// The person closes the window: the promise rejects with "closed".
-	closeURL, _ := h.newPicker(tok, map[string]any{"integrated_account_id": acct, "return_origin": host.URL})
-	browsertest.Run(t, ctx, chromedp.Navigate(host.URL+"/?picker="+url.QueryEscape(closeURL)), chromedp.WaitReady("#pick", chromedp.ByID))
-	xctx := attachPopup(t, ctx, h.url+"/picker/", chromedp.Click("#pick", chromedp.ByID))
-	browsertest.Run(t, xctx, chromedp.WaitVisible(".picker-item", chromedp.ByQuery))
-	if err := chromedp.Cancel(xctx); err != nil { // closes the popup's window
-		t.Fatal(err)
-	}
-	browsertest.Run(t, ctx,
-		cdppage.BringToFront(),
-		chromedp.Poll(`document.getElementById("out").textContent !== ""`, nil, chromedp.WithPollingTimeout(15*time.Second)),
-		chromedp.Text("#out", &out, chromedp.ByID),
-	)
-	if out != "error: closed" {
+	if out := outcome(func(popup context.Context) {
+		browsertest.Run(t, popup, chromedp.WaitVisible(".picker-item", chromedp.ByQuery))
+		if err := chromedp.Cancel(popup); err != nil { // closes the window
+			t.Fatal(err)
+		}
+	}); out != "error: closed" {
 		t.Errorf("after the window was closed the host shows %q, want error: closed", out)
 	}
 
@@ -276,7 +257,7 @@ document.getElementById("open").addEventListener("click", function () { window.p
 	defer cancel()
 	reqs.listen(tctx)
 	browsertest.Run(t, tctx, network.Enable(), chromedp.Navigate(third.URL+"/?picker="+url.QueryEscape(thirdURL)), chromedp.WaitReady("#open", chromedp.ByID))
-	p2 := attachPopup(t, tctx, h.url+"/picker/", chromedp.Click("#open", chromedp.ByID))
+	p2 := browsertest.Popup(t, tctx, h.url+"/picker/", chromedp.Click("#open", chromedp.ByID))
 	browsertest.Run(t, p2,
 		chromedp.WaitVisible(".picker-item", chromedp.ByQuery),
 		chromedp.Focus(".picker-item input", chromedp.ByQuery),

@@ -18,7 +18,6 @@ import (
 
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
-	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 
 	"github.com/dirgate/dirgate/internal/browsertest"
@@ -262,22 +261,13 @@ func TestBrowserLinkPopup(t *testing.T) {
 			chromedp.Navigate(host.URL+"/?link="+url.QueryEscape(lt.LinkURL)),
 			chromedp.WaitVisible(`#open`, chromedp.ByQuery),
 		)
-		popupID := chromedp.WaitNewTarget(ctx, func(info *target.Info) bool { return strings.HasPrefix(info.URL, dev.gateway+"/link/") })
-		browsertest.Run(t, ctx, chromedp.Click(`#open`, chromedp.ByQuery))
-		var id target.ID
-		select {
-		case id = <-popupID:
-		case <-time.After(30 * time.Second):
-			t.Fatal("the popup did not open")
-		}
-		popup, cancel := chromedp.NewContext(ctx, chromedp.WithTargetID(id))
-		defer cancel()
+		popup := browsertest.Popup(t, ctx, dev.gateway+"/link/", chromedp.Click(`#open`, chromedp.ByQuery))
+		defer func() { _ = chromedp.Cancel(popup) }()
 		done := `#close` // shown once the message is posted
 		if decision == "deny" {
 			done = `#error-code`
 		}
 		browsertest.Run(t, popup,
-			page.BringToFront(), // a background window is not painted: no clicks, no screenshots
 			chromedp.WaitVisible(`#continue`, chromedp.ByQuery),
 			chromedp.Click(`#continue`, chromedp.ByQuery),
 			chromedp.WaitVisible(`input[name=username]`, chromedp.ByQuery),

@@ -10,9 +10,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 )
 
@@ -113,6 +116,26 @@ func blockThirdPartyCookies(profile string) error {
 	// older spelling of the same setting.
 	prefs := `{"profile":{"cookie_controls_mode":1,"block_third_party_cookies":true}}`
 	return os.WriteFile(filepath.Join(dir, "Preferences"), []byte(prefs), 0o600)
+}
+
+// Popup runs click in ctx's tab and returns a context driving the window it opens on a URL that
+// starts with prefix, attached and brought to the front (a background window is not painted: no
+// clicks, no screenshots). The window is closed when the test ends.
+func Popup(t testing.TB, ctx context.Context, prefix string, click chromedp.Action) context.Context {
+	t.Helper()
+	ch := chromedp.WaitNewTarget(ctx, func(info *target.Info) bool { return strings.HasPrefix(info.URL, prefix) })
+	Run(t, ctx, click)
+	var id target.ID
+	select {
+	case id = <-ch:
+	case <-time.After(20 * time.Second):
+		Screenshot(t, ctx, filepath.Base(t.Name())+"-no-popup")
+		t.Fatalf("no window opened on %s", prefix)
+	}
+	pctx, cancel := chromedp.NewContext(ctx, chromedp.WithTargetID(id))
+	t.Cleanup(cancel)
+	Run(t, pctx, page.BringToFront())
+	return pctx
 }
 
 // Run runs actions in ctx with a deadline of 30 s, failing the test (after a screenshot named

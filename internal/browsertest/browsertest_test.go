@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/page"
-	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 
 	"github.com/dirgate/dirgate/internal/browsertest"
@@ -59,18 +57,9 @@ func TestPopupAcrossRuns(t *testing.T) {
 	t.Setenv("DIRGATE_SCREENSHOTS", t.TempDir())
 	ctx := browsertest.New(t)
 	browsertest.Run(t, ctx, chromedp.Navigate(opener.URL), chromedp.WaitVisible("#open", chromedp.ByID))
-	ch := chromedp.WaitNewTarget(ctx, func(info *target.Info) bool { return strings.HasPrefix(info.URL, popupSrv.URL) })
-	browsertest.Run(t, ctx, chromedp.Click("#open", chromedp.ByID))
-	var id target.ID
-	select {
-	case id = <-ch:
-	case <-time.After(20 * time.Second):
-		t.Fatal("no popup opened")
-	}
-	pctx, cancel := chromedp.NewContext(ctx, chromedp.WithTargetID(id))
-	defer cancel()
+	pctx := browsertest.Popup(t, ctx, popupSrv.URL, chromedp.Click("#open", chromedp.ByID))
 	var out string
-	browsertest.Run(t, pctx, page.BringToFront(), chromedp.WaitVisible("#b", chromedp.ByID))
+	browsertest.Run(t, pctx, chromedp.WaitVisible("#b", chromedp.ByID))
 	browsertest.Run(t, pctx, chromedp.Click("#b", chromedp.ByID))
 	browsertest.Run(t, pctx, chromedp.Text("#out", &out, chromedp.ByID))
 	if out != "pressed" {
