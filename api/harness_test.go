@@ -26,7 +26,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/extra/redisotel/v9"
 	"github.com/redis/go-redis/v9"
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/propagation"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -239,7 +238,7 @@ func (h *harness) newReplica(o harnessOptions, ver *tenantauth.Verifier) *replic
 	})
 	var podioRT http.RoundTripper = rt
 	if tp != nil {
-		podioRT = otelhttp.NewTransport(rt, otelhttp.WithTracerProvider(tp), otelhttp.WithPropagators(propagation.TraceContext{}))
+		podioRT = upstream.Traced(rt, tp, propagation.TraceContext{})
 	}
 	pc := podio.NewClient(&http.Client{Timeout: 10 * time.Second, Transport: podioRT}, nil)
 	if pc, err = pc.WithBaseURL(h.simURL + "/"); err != nil {

@@ -9,7 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/extra/redisotel/v9"
 	"github.com/redis/go-redis/v9"
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -75,10 +74,7 @@ func (t *telemetry) podioTransport(rt http.RoundTripper) http.RoundTripper {
 	if t.tracer == nil {
 		return rt
 	}
-	return otelhttp.NewTransport(rt, otelhttp.WithTracerProvider(t.tracer), otelhttp.WithPropagators(t.propagator),
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
-			return "podio " + upstream.Operation(r.Method, r.URL.EscapedPath())
-		}))
+	return upstream.Traced(rt, t.tracer, t.propagator)
 }
 
 // close flushes the spans still buffered, for at most 5 s.

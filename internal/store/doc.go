@@ -1,6 +1,7 @@
 // Package store keeps every piece of dirgate state in Redis: integrated accounts with their
 // encrypted credentials, single-use link tokens and OAuth state, and the per-account refresh lock.
-// It is the only package outside tests that imports go-redis.
+// (The cache, quota, jobs, events, changes, idempotency and webhooks packages keep their own keys
+// under the same prefix, on the client NewRedisClient builds.)
 //
 // # Keys
 //
