@@ -1,7 +1,8 @@
 // Package store keeps every piece of dirgate state in Redis: integrated accounts with their
 // encrypted credentials, single-use link tokens and OAuth state, and the per-account refresh lock.
 // (The cache, quota, jobs, events, changes, idempotency and webhooks packages keep their own keys
-// under the same prefix, on the client NewRedisClient builds.)
+// under the same prefix, on the client NewRedisClient builds; the asynq queues that run jobs and
+// webhook deliveries use asynq's own key names.)
 //
 // # Keys
 //
