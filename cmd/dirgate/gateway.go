@@ -224,8 +224,13 @@ func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger)
 		return nil, err
 	}
 	if cacheRedis != nil {
+		// The cache's own client is the gateway's to close, or closed here on any later error.
+		defer func() {
+			if err != nil {
+				cacheRedis.Close()
+			}
+		}()
 		if err := tel.instrumentRedis(cacheRedis); err != nil {
-			cacheRedis.Close()
 			return nil, err
 		}
 	}
@@ -293,16 +298,10 @@ func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger)
 		},
 	})
 	if err != nil {
-		if cacheRedis != nil {
-			cacheRedis.Close()
-		}
 		return nil, err
 	}
 	poller, err := changes.NewPoller(changes.PollerOptions{Store: cs, Poll: srv.PollAccount, Logger: log})
 	if err != nil {
-		if cacheRedis != nil {
-			cacheRedis.Close()
-		}
 		return nil, err
 	}
 	return &gateway{api: srv, store: st, redis: rc, cacheRedis: cacheRedis, jobs: eng, events: evlog, poller: poller,
