@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/dirgate/dirgate/internal/cache"
 	"github.com/dirgate/dirgate/internal/quota"
 	"github.com/dirgate/dirgate/internal/store"
 	"github.com/dirgate/dirgate/internal/upstream"
@@ -23,6 +25,14 @@ func (s *Server) budgetKey(a store.Account) quota.Key {
 func (s *Server) spendAs(c echo.Context, a store.Account) {
 	ctx := upstream.WithCall(c.Request().Context(), upstream.Call{Key: s.budgetKey(a), Priority: quota.Interactive})
 	c.SetRequest(c.Request().WithContext(ctx))
+}
+
+// spendInBackground makes ctx's Podio calls spend the account's budget as background work (jobs,
+// the change poller). Its cache fills are a flight group of their own: a background fill the
+// budget refuses must not answer an interactive request waiting on the same entry.
+func (s *Server) spendInBackground(ctx context.Context, a store.Account) context.Context {
+	ctx = upstream.WithCall(ctx, upstream.Call{Key: s.budgetKey(a), Priority: quota.Background})
+	return cache.WithFlightGroup(ctx, quota.Background.String())
 }
 
 // rateLimitHeaders describes the account's general Podio budget with the IETF draft headers

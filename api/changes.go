@@ -16,9 +16,7 @@ import (
 	"github.com/dirgate/dirgate/adapters/podio"
 	"github.com/dirgate/dirgate/internal/changes"
 	"github.com/dirgate/dirgate/internal/events"
-	"github.com/dirgate/dirgate/internal/quota"
 	"github.com/dirgate/dirgate/internal/store"
-	"github.com/dirgate/dirgate/internal/upstream"
 	"github.com/dirgate/dirgate/unified"
 )
 
@@ -152,7 +150,7 @@ func (s *Server) PollAccount(ctx context.Context, t changes.Target) (time.Durati
 		s.recordPoll(ctx, a, a.Status)
 		return interval, nil
 	}
-	ctx = upstream.WithCall(ctx, upstream.Call{Key: s.budgetKey(a), Priority: quota.Background})
+	ctx = s.spendInBackground(ctx, a)
 	snap, err := s.takeSnapshot(ctx, a)
 	var res changes.Result
 	if err == nil {

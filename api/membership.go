@@ -15,9 +15,7 @@ import (
 	"github.com/dirgate/dirgate/internal/events"
 	"github.com/dirgate/dirgate/internal/jobs"
 	"github.com/dirgate/dirgate/internal/membership"
-	"github.com/dirgate/dirgate/internal/quota"
 	"github.com/dirgate/dirgate/internal/store"
-	"github.com/dirgate/dirgate/internal/upstream"
 	"github.com/dirgate/dirgate/unified"
 )
 
@@ -419,6 +417,6 @@ func (s *Server) JobClient(ctx context.Context, tenant, account string) (context
 	if err != nil {
 		return ctx, nil, err
 	}
-	ctx = upstream.WithCall(ctx, upstream.Call{Key: s.budgetKey(a), Priority: quota.Background})
+	ctx = s.spendInBackground(ctx, a)
 	return ctx, s.podio.WithTokenSource(s.creds.TokenSource(tenant, account)), nil
 }

@@ -343,7 +343,7 @@ func (c *Cache) get(ctx context.Context, r *request) (result, error) {
 	if seen != nil && fromRedis {
 		seenID = seen.id
 	}
-	res, err := c.join(ctx, "h\x00"+r.kind+"\x00"+r.sc.Tenant+"\x00"+r.sc.Account+"\x00"+r.key,
+	res, err := c.join(ctx, "h\x00"+flightGroup(ctx)+"\x00"+r.kind+"\x00"+r.sc.Tenant+"\x00"+r.sc.Account+"\x00"+r.key,
 		func(fctx context.Context) result { return c.fill(fctx, r, seenID) })
 	if err != nil {
 		return result{}, err
@@ -379,6 +379,25 @@ func servable(e *result, p Policy, start, now time.Time) bool {
 	// Heads keep microseconds, so compare at that precision: a fill that began in the same
 	// microsecond as the call counts as not older.
 	return !(p.Fresh && e.fetchedAt.Before(start.Truncate(time.Microsecond)))
+}
+
+// flightGroupKey carries a caller's flight group (WithFlightGroup).
+type flightGroupKey struct{}
+
+// WithFlightGroup puts ctx's calls in a flight group. A fill runs with its first caller's context
+// values, so its outcome can depend on who asked: a caller whose upstream calls spend a smaller
+// budget (background work) may be refused where another would not. Callers in different groups
+// therefore never join one fill in this process; they still coordinate through the Redis fill
+// lock, so a miss costs one fetch across groups, and when that fetch fails, the waiter of the
+// other group takes the lock and fetches with its own context instead of receiving the failure.
+// The default group is "".
+func WithFlightGroup(ctx context.Context, group string) context.Context {
+	return context.WithValue(ctx, flightGroupKey{}, group)
+}
+
+func flightGroup(ctx context.Context) string {
+	g, _ := ctx.Value(flightGroupKey{}).(string)
+	return g
 }
 
 // join runs fill once per flight key and waits for it or for ctx. The fill gets a context that

@@ -1260,3 +1260,68 @@ func TestPanicsBecomeErrors(t *testing.T) {
 		t.Errorf("Derive after the panic: %+v, %v", d, err)
 	}
 }
+
+// TestFlightGroups: a fill that fails for its caller (a background poller refused its budget)
+// does not answer a caller of another flight group waiting on the same key: that caller fetches
+// with its own context once the failed fill lets go of the lock. Callers of one group share the
+// fill, failure included.
+func TestFlightGroups(t *testing.T) {
+	t.Parallel()
+	refused := errors.New("background budget spent")
+	for _, tt := range []struct {
+		name        string
+		second      string // the second caller's group; the first is "background"
+		wantShared  bool   // the second caller gets the first fill's failure
+		wantFetches int64  // by the second caller
+	}{
+		{"another group fetches for itself", "", false, 1},
+		{"the same group shares the failure", "background", true, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			c, _ := e.cache(t, nil)
+			started, release := make(chan struct{}), make(chan struct{})
+			first := func(ctx context.Context) ([][]byte, bool, error) {
+				close(started)
+				<-release
+				return nil, false, refused
+			}
+			second := &fetcher{items: items(3)}
+
+			firstErr := make(chan error, 1)
+			go func() {
+				_, err := c.List(cache.WithFlightGroup(t.Context(), "background"), scope, "users", policy, 3, first)
+				firstErr <- err
+			}()
+			<-started
+			type outcome struct {
+				s   cache.Snapshot
+				err error
+			}
+			secondDone := make(chan outcome, 1)
+			go func() {
+				s, err := c.List(cache.WithFlightGroup(t.Context(), tt.second), scope, "users", policy, 3, second.fetch)
+				secondDone <- outcome{s, err}
+			}()
+			// Let the second caller reach its wait (on the fill, or on the Redis lock) before the
+			// first fill fails; had it not, it would fetch for itself in both cases.
+			time.Sleep(200 * time.Millisecond)
+			close(release)
+			if err := <-firstErr; !errors.Is(err, refused) {
+				t.Fatalf("first caller: %v, want its refusal", err)
+			}
+			got := <-secondDone
+			if tt.wantShared {
+				if !errors.Is(got.err, refused) {
+					t.Errorf("second caller of the same group: %v, want the shared refusal", got.err)
+				}
+			} else if got.err != nil || got.s.Count != 3 {
+				t.Errorf("second caller of another group: count %d, err %v; want its own fill", got.s.Count, got.err)
+			}
+			if n := second.calls.Load(); n != tt.wantFetches {
+				t.Errorf("the second caller's fetch ran %d times, want %d", n, tt.wantFetches)
+			}
+		})
+	}
+}
