@@ -7,6 +7,8 @@
 //	P events:dispatch       every tenant's events, read by the webhook dispatcher through a
 //	                        consumer group, so that each event is handed over once even with many
 //	                        replicas, and one a dying replica had read is claimed by another
+//	P events:members:<group> hash: each consumer's last heartbeat (Unix ms), so that members
+//	                        left by processes that ended without leaving can be removed
 //
 // Event ids are the feed stream's ids ("evt_" + "<ms>-<seq>"), so they order events within a
 // tenant and serve as the feed's `after` cursor.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -203,6 +204,74 @@ type Consumer struct {
 	// ClaimAfter is how long an event may stay unacknowledged before another consumer takes it;
 	// default 30 s.
 	ClaimAfter time.Duration
+	// ForgetAfter is how long another member of the group may be idle, holding no events, before
+	// it is removed from the group; default 1 h. Names are unique per process, so such a member
+	// belongs to a process that ended without leaving (a crash, a kill); without this the group
+	// would keep one member per process start.
+	ForgetAfter time.Duration
+}
+
+// membersKey is the hash of the group's consumers' heartbeats: name -> Unix ms of the last one.
+func (c *Consumer) membersKey() string { return c.Log.prefix + "{events}:members:" + c.Group }
+
+// heartbeat records that this consumer is alive. Redis's own idle time of a consumer cannot say
+// so: before Redis 7.2 a read that finds nothing does not reset it.
+func (c *Consumer) heartbeat(ctx context.Context) {
+	if err := c.Log.rc.HSet(ctx, c.membersKey(), c.Name, time.Now().UnixMilli()).Err(); err != nil && ctx.Err() == nil {
+		c.Log.log.WarnContext(ctx, "events: recording the consumer's heartbeat failed", "err", err)
+	}
+}
+
+// leave removes this consumer from the group when it ends holding no events; one that holds some
+// stays, so that another consumer can claim them (and forgets it later).
+func (c *Consumer) leave(ctx context.Context, key string) {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	_ = c.Log.rc.HDel(ctx, c.membersKey(), c.Name).Err()
+	members, err := c.Log.rc.XInfoConsumers(ctx, key, c.Group).Result()
+	if err != nil {
+		return
+	}
+	for _, m := range members {
+		if m.Name == c.Name && m.Pending == 0 {
+			_ = c.Log.rc.XGroupDelConsumer(ctx, key, c.Group, c.Name).Err()
+		}
+	}
+}
+
+// forgetIdle removes the other members of the group that hold no events and show no sign of life
+// for longer than after: no heartbeat that recent or, for one without a heartbeat (it left, or
+// predates heartbeats), no delivery that recent. A live consumer's heartbeat is never that old.
+func (c *Consumer) forgetIdle(ctx context.Context, key string, after time.Duration) {
+	members, err := c.Log.rc.XInfoConsumers(ctx, key, c.Group).Result()
+	if err != nil {
+		return // no group yet, or Redis is away: the next round tries again
+	}
+	beats, err := c.Log.rc.HGetAll(ctx, c.membersKey()).Result()
+	if err != nil {
+		return
+	}
+	now := time.Now()
+	for _, m := range members {
+		if m.Name == c.Name || m.Pending > 0 {
+			continue
+		}
+		if ms, ok := beats[m.Name]; ok {
+			at, err := strconv.ParseInt(ms, 10, 64)
+			if err == nil && now.Sub(time.UnixMilli(at)) < after {
+				continue
+			}
+		} else if m.Idle < after {
+			continue
+		}
+		if err := c.Log.rc.XGroupDelConsumer(ctx, key, c.Group, m.Name).Err(); err != nil {
+			if ctx.Err() == nil {
+				c.Log.log.WarnContext(ctx, "events: removing an idle consumer failed", "consumer", m.Name, "err", err)
+			}
+			continue
+		}
+		_ = c.Log.rc.HDel(ctx, c.membersKey(), m.Name).Err()
+	}
 }
 
 // Run consumes until ctx ends.
@@ -220,9 +289,26 @@ func (c *Consumer) Run(ctx context.Context) error {
 	if err := rc.XGroupCreateMkStream(ctx, key, c.Group, "0").Err(); err != nil && !strings.Contains(err.Error(), "BUSYGROUP") {
 		return fmt.Errorf("events: create group: %w", err)
 	}
-	lastClaim := time.Time{}
+	// A member from the start (Redis adds one only at its first delivery), so that XINFO
+	// CONSUMERS lists every running consumer; leave removes it again.
+	_ = rc.XGroupCreateConsumer(ctx, key, c.Group, c.Name).Err()
+	forgetAfter := c.ForgetAfter
+	if forgetAfter <= 0 {
+		forgetAfter = time.Hour
+	}
+	defer c.leave(context.WithoutCancel(ctx), key)
+	beatEvery := min(claimAfter/2, forgetAfter/4)
+	lastClaim, lastBeat, lastForget := time.Time{}, time.Time{}, time.Time{}
 	for ctx.Err() == nil {
 		var msgs []redis.XMessage
+		if time.Since(lastBeat) >= beatEvery {
+			lastBeat = time.Now()
+			c.heartbeat(ctx)
+		}
+		if time.Since(lastForget) >= forgetAfter/4 {
+			lastForget = time.Now()
+			c.forgetIdle(ctx, key, forgetAfter)
+		}
 		if time.Since(lastClaim) >= claimAfter/2 {
 			lastClaim = time.Now()
 			claimed, _, err := rc.XAutoClaim(ctx, &redis.XAutoClaimArgs{Stream: key, Group: c.Group, Consumer: c.Name,

@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/dirgate/dirgate/internal/events"
 	"github.com/dirgate/dirgate/internal/redistest"
@@ -133,5 +136,78 @@ func TestConsumersShareTheDispatchStream(t *testing.T) {
 		if len(seen[id]) != 1 {
 			t.Errorf("event %s handled by %v, want exactly one consumer", id, seen[id])
 		}
+	}
+}
+
+// A consumer that ends holding no events leaves the group. Members left behind by processes that
+// ended without leaving are removed once they show no sign of life for ForgetAfter: no heartbeat,
+// or none that recent. One that still holds events stays, for another consumer to claim them.
+func TestConsumersLeaveTheGroup(t *testing.T) {
+	t.Parallel()
+	l, rdb := newLog(t)
+	ctx := context.Background()
+	key := rdb.Prefix + "{events}:dispatch"
+	beats := rdb.Prefix + "{events}:members:webhooks"
+	if err := rdb.XGroupCreateMkStream(ctx, key, "webhooks", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	// "ghost" ended without leaving; "holder" ended holding an event; "sleeper" is alive (its
+	// heartbeat is fresh) but has had nothing delivered for a while.
+	for _, name := range []string{"ghost", "sleeper"} {
+		if err := rdb.XGroupCreateConsumer(ctx, key, "webhooks", name).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := l.Emit(ctx, "acme", "a1", events.UserUpdated, map[string]int{"i": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: "webhooks", Consumer: "holder", Streams: []string{key, ">"}, Count: 1}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	members := func() []string {
+		t.Helper()
+		ms, err := rdb.XInfoConsumers(ctx, key, "webhooks").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, m := range ms {
+			names = append(names, m.Name)
+		}
+		slices.Sort(names)
+		return names
+	}
+	waitFor := func(want ...string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !slices.Equal(members(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("group members %v, want %v", members(), want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	const forget = 2 * time.Second
+	time.Sleep(forget + 200*time.Millisecond) // every member is now idle for longer than forget
+	if err := rdb.HSet(ctx, beats, "sleeper", time.Now().UnixMilli()).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	run, stop := context.WithCancel(ctx)
+	live := &events.Consumer{Log: l, Group: "webhooks", Name: "live", Block: 50 * time.Millisecond,
+		ClaimAfter: time.Hour, ForgetAfter: forget,
+		Handle: func(context.Context, events.Event) error { return nil }}
+	done := make(chan struct{})
+	go func() { _ = live.Run(run); close(done) }()
+	// The first round forgets the ghost only; the sleeper goes once its heartbeat is stale.
+	waitFor("holder", "live", "sleeper")
+	waitFor("holder", "live")
+	if n, err := rdb.HExists(ctx, beats, "sleeper").Result(); err != nil || n {
+		t.Errorf("the forgotten sleeper's heartbeat is still kept (%v, %v)", n, err)
+	}
+	stop()
+	<-done
+	if got := members(); !slices.Equal(got, []string{"holder"}) {
+		t.Errorf("after the live consumer ended, members %v, want [holder]", got)
 	}
 }
