@@ -14,6 +14,9 @@
 // runs it again when the budget allows (the executor says when, see Wait). Such waits are not
 // counted as failures.
 //
+// Submit saves the job, then queues it. A job whose replica died in between (no task in the
+// queue a minute later) is marked failed, with error code not_queued, when it is next read.
+//
 // Keys (prefix P):
 //
 //	P{job:<id>}                 the job record (JSON)

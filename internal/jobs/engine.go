@@ -214,7 +214,59 @@ func (e *Engine) Get(ctx context.Context, tenant, id string) (*Job, error) {
 	if j.Tenant != tenant {
 		return nil, ErrNotFound
 	}
-	return j, nil
+	return e.settleOrphan(ctx, j), nil
+}
+
+// OrphanAfter is how long a job may stay queued without a task in the queue before it counts as
+// never queued.
+const OrphanAfter = time.Minute
+
+// failQueuedScript replaces a job record that is still queued and never started.
+// KEYS[1] = job; ARGV[1] = JSON, ARGV[2] = TTL (ms).
+var failQueuedScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if not cur then return 0 end
+local j = cjson.decode(cur)
+if j.status ~= 'queued' or j.started_at ~= nil then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+`)
+
+// settleOrphan fails a job that Submit saved but never queued (the replica died in between, or
+// Redis failed it and the clean-up too): still queued, never started, older than OrphanAfter, and
+// no task in the queue. Nothing was changed for such a job, and its caller got no 202 for it; left
+// alone it would stay queued forever. Jobs are settled when read, so nothing needs to sweep.
+func (e *Engine) settleOrphan(ctx context.Context, j *Job) *Job {
+	if j.Status != Queued || j.StartedAt != nil || e.now().Sub(j.CreatedAt) < OrphanAfter {
+		return j
+	}
+	_, err := e.inspector.GetTaskInfo(e.queue, j.ID)
+	if !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+		return j // queued (pending, retrying, running), or the queue could not be read: not now
+	}
+	failed := *j
+	now := e.now().UTC()
+	failed.Status, failed.UpdatedAt, failed.FinishedAt = Failed, now, &now
+	failed.Error = &Error{Code: "not_queued", Message: "the gateway stopped between accepting this job and queueing it; nothing was changed. Submit it again."}
+	b, err := json.Marshal(&failed)
+	if err != nil {
+		return j
+	}
+	ok, err := failQueuedScript.Run(ctx, e.rdb, []string{e.jobKey(j.ID)}, b, e.retention.Milliseconds()).Int()
+	if err != nil {
+		e.log.WarnContext(ctx, "jobs: settling a job that was never queued failed", "job", j.ID, "err", err)
+		return j
+	}
+	if ok != 1 {
+		// Another reader settled it, or it started after all: read it as it stands.
+		if cur, err := e.load(ctx, j.ID); err == nil {
+			return cur
+		}
+		return j
+	}
+	e.log.WarnContext(ctx, "jobs: a job was never queued; it is marked failed", "job", j.ID, "tenant", j.Tenant)
+	e.reportFinish(ctx, &failed)
+	return &failed
 }
 
 func (e *Engine) load(ctx context.Context, id string) (*Job, error) {
@@ -261,7 +313,7 @@ func (e *Engine) List(ctx context.Context, tenant, account string) ([]*Job, erro
 			return nil, err
 		}
 		if j.Tenant == tenant && (account == "" || j.Account == account) {
-			out = append(out, j)
+			out = append(out, e.settleOrphan(ctx, j))
 		}
 	}
 	if len(gone) > 0 {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/dirgate/dirgate/internal/jobs"
@@ -356,5 +357,69 @@ func TestOnFinishReportedOnce(t *testing.T) {
 	want := map[string][]jobs.Status{ok.ID: {jobs.Succeeded}, bad.ID: {jobs.Failed}}
 	if len(told) != 2 || fmt.Sprint(told[ok.ID]) != fmt.Sprint(want[ok.ID]) || fmt.Sprint(told[bad.ID]) != fmt.Sprint(want[bad.ID]) {
 		t.Errorf("OnFinish heard %v, want %v (and nothing of the canceled job)", told, want)
+	}
+}
+
+// TestNeverQueuedJobIsSettled: a job whose replica died between saving it and queueing it is
+// failed (not_queued) when read a minute later, and reported once; a job that waits in the queue
+// as long is left alone.
+func TestNeverQueuedJobIsSettled(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var mu sync.Mutex
+	var reported []string
+	en := e.engine(t, newRecorder(), func(o *jobs.Options) {
+		o.OnFinish = func(_ context.Context, j *jobs.Job) {
+			mu.Lock()
+			defer mu.Unlock()
+			reported = append(reported, j.ID+" "+string(j.Status))
+		}
+	})
+	ctx := t.Context()
+
+	// What Submit had saved when its replica died: the record and the index entry, no task.
+	orphan := jobs.Job{ID: jobs.NewID(), Tenant: "acme", Account: "ia_1", Type: "test", Status: jobs.Queued,
+		CreatedAt: e.clock.Now().UTC(), UpdatedAt: e.clock.Now().UTC(), Items: items(2)}
+	b, _ := json.Marshal(orphan)
+	if err := e.rdb.Set(ctx, e.rdb.Prefix+"{job:"+orphan.ID+"}", b, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.rdb.ZAdd(ctx, e.rdb.Prefix+"jobs:acme", redis.Z{Score: 1, Member: orphan.ID}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	// A job in the queue that no worker takes yet (the queue is paused).
+	if err := asynq.NewInspectorFromRedisClient(e.rdb).PauseQueue(e.queue); err != nil {
+		t.Fatal(err)
+	}
+	waiting := &jobs.Job{Tenant: "acme", Account: "ia_1", Type: "test", Items: items(1)}
+	if err := en.Submit(ctx, waiting); err != nil {
+		t.Fatal(err)
+	}
+
+	// Within the first minute nothing is decided.
+	if j, err := en.Get(ctx, "acme", orphan.ID); err != nil || j.Status != jobs.Queued {
+		t.Fatalf("fresh orphan: %v %v, want queued", j, err)
+	}
+	e.clock.Advance(jobs.OrphanAfter + time.Second)
+	list, err := en.List(ctx, "acme", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range list {
+		if j.ID == orphan.ID && (j.Status != jobs.Failed || j.Error == nil || j.Error.Code != "not_queued" || j.FinishedAt == nil) {
+			t.Errorf("listed orphan: status %s, error %+v", j.Status, j.Error)
+		}
+	}
+	j, err := en.Get(ctx, "acme", orphan.ID)
+	if err != nil || j.Status != jobs.Failed || j.Error.Code != "not_queued" {
+		t.Fatalf("orphan after a minute: %+v %v, want failed not_queued", j, err)
+	}
+	if w, err := en.Get(ctx, "acme", waiting.ID); err != nil || w.Status != jobs.Queued {
+		t.Errorf("a job waiting in its queue: %+v %v, want still queued", w, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(reported) != 1 || reported[0] != orphan.ID+" failed" {
+		t.Errorf("OnFinish heard %v, want the orphan's failure once", reported)
 	}
 }
