@@ -96,7 +96,7 @@ func CheckPage(t testing.TB, ctx context.Context, name string) {
 
 // overflowing lists (as tag#id.class) the visible elements that reach past the right edge of the
 // viewport, outermost first, or nothing when the page fits. Elements inside a box that scrolls
-// sideways on purpose (overflow-x auto or scroll) are fine.
+// or clips sideways on purpose (overflow-x auto, scroll or hidden) are fine.
 const overflowing = `(function () {
   var out = [], vw = document.documentElement.clientWidth;
   function scrolls(e) {

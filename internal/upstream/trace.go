@@ -22,28 +22,27 @@ func Traced(rt http.RoundTripper, tp trace.TracerProvider, prop propagation.Text
 }
 
 // redactSpanURL runs inside otelhttp's transport, where the request's context holds the call's
-// span, and replaces the URL otelhttp recorded with RedactedURL's.
+// span, and replaces the URL otelhttp recorded with redactedURL's.
 type redactSpanURL struct{ next http.RoundTripper }
 
 func (t redactSpanURL) RoundTrip(r *http.Request) (*http.Response, error) {
 	if span := trace.SpanFromContext(r.Context()); span.IsRecording() {
 		// The same key otelhttp set (stable HTTP semantic conventions); the last value wins.
-		span.SetAttributes(attribute.String("url.full", RedactedURL(r.URL)))
+		span.SetAttributes(attribute.String("url.full", redactedURL(r.URL)))
 	}
 	return t.next.RoundTrip(r)
 }
 
-// RedactedURL is u without user info and with every query value replaced by REDACTED.
-func RedactedURL(u *url.URL) string {
+// redactedURL is u without user info and with every query value replaced by REDACTED.
+func redactedURL(u *url.URL) string {
 	c := *u
 	c.User = nil
 	if c.RawQuery != "" {
 		q := c.Query()
-		for k, vs := range q {
+		for _, vs := range q {
 			for i := range vs {
 				vs[i] = "REDACTED"
 			}
-			q[k] = vs
 		}
 		c.RawQuery = q.Encode()
 	}
