@@ -46,9 +46,9 @@ func (s *Server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 		if s.idem == nil {
 			return newError(http.StatusNotImplemented, "not_configured", "Idempotency-Key is not supported by this gateway's configuration")
 		}
-		body, err := io.ReadAll(req.Body)
+		body, err := readBody(req)
 		if err != nil {
-			return err // the body limit's 413, or a broken connection
+			return err
 		}
 		req.Body = io.NopCloser(bytes.NewReader(body))
 		fp := idempotency.Fingerprint([]byte(req.Method), []byte(req.URL.EscapedPath()), []byte(req.URL.Query().Encode()), canonicalJSON(body))

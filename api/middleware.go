@@ -11,6 +11,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/dirgate/dirgate/internal/metrics"
 )
 
 const (
@@ -51,16 +53,44 @@ func requestID(c echo.Context) string {
 	return ""
 }
 
-// withTimeout bounds every request's context, so no upstream or Redis call outlives it.
-func withTimeout(d time.Duration) echo.MiddlewareFunc {
+// ctxUntimed holds a request's context as it was before withTimeout bounded it: the context a
+// streamed answer goes on with once its status is sent (see streamContext).
+const ctxUntimed = "dirgate.untimed_ctx"
+
+// withTimeout bounds every request's context, so no upstream or Redis call outlives it. skip, when
+// not nil, names requests that bound themselves (the proxy bounds the wait for Podio's answer, not
+// the streaming of its body).
+func withTimeout(d time.Duration, skip func(echo.Context) bool) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			ctx, cancel := context.WithTimeout(c.Request().Context(), d)
+			if skip != nil && skip(c) {
+				return next(c)
+			}
+			parent := c.Request().Context()
+			c.Set(ctxUntimed, parent)
+			ctx, cancel := context.WithTimeout(parent, d)
 			defer cancel()
 			c.SetRequest(c.Request().WithContext(ctx))
 			return next(c)
 		}
 	}
+}
+
+// streamContext lifts the request deadline once an answer streams: the request timeout bounds
+// the work before the first byte, and from then on the answer goes on as long as the client keeps
+// taking it (streamChunk's write deadlines cut a client that stops). The caller's own cancellation
+// (a closed connection) still ends it.
+func streamContext(c echo.Context) {
+	if parent, ok := c.Get(ctxUntimed).(context.Context); ok {
+		c.SetRequest(c.Request().WithContext(parent))
+	}
+}
+
+// streamChunk gives the next chunk of a streamed answer d to reach the client: a client that stops
+// reading is cut when it passes, instead of holding the handler and its connection forever. It
+// replaces the listener's write timeout, which would cut a long answer that keeps moving.
+func streamChunk(c echo.Context, d time.Duration) {
+	_ = http.NewResponseController(c.Response()).SetWriteDeadline(time.Now().Add(d))
 }
 
 // logRequests writes one line per request. It logs the route pattern, never the raw path or the
@@ -79,7 +109,7 @@ func (s *Server) logRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		if logged, _ := c.Get(ctxProxyLogged).(bool); logged {
 			return err // the proxy wrote its own line
 		}
-		attrs := []any{"request_id", requestID(c), "method", c.Request().Method, "route", route,
+		attrs := []any{"request_id", requestID(c), "method", metrics.LogMethod(c.Request().Method), "route", route,
 			"status", status, "duration_ms", d.Milliseconds(), "tenant", tenantOf(c), "account", accountOf(c)}
 		if sc := trace.SpanContextFromContext(c.Request().Context()); sc.IsValid() {
 			attrs = append(attrs, "trace_id", sc.TraceID().String())

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/dirgate/dirgate/internal/metrics"
 	"github.com/dirgate/dirgate/internal/quota"
 )
 
@@ -24,9 +25,19 @@ const tracerName = "github.com/dirgate/dirgate/api"
 // anything, secrets included, and would make one label value per path.
 const routeUnmatched = "unmatched"
 
-// routeLabel is the request's route template when it names a registered route, else
-// routeUnmatched.
+// routeProxyRoot is the route label of every request to the root proxy listener (ProxyRoot),
+// whatever Podio path it names.
+const routeProxyRoot = "proxy_root"
+
+// ctxListener marks requests of the root proxy listener, whose routes are not the API's.
+const ctxListener = "dirgate.listener"
+
+// routeLabel is the request's route template when it names a registered route of the API,
+// routeProxyRoot on the root proxy listener, else routeUnmatched.
 func (s *Server) routeLabel(c echo.Context) string {
+	if l, _ := c.Get(ctxListener).(string); l == routeProxyRoot {
+		return routeProxyRoot
+	}
 	if p := c.Path(); s.routes[p] {
 		return p
 	}
@@ -62,8 +73,14 @@ func (s *Server) traceRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		req := c.Request()
 		ctx := s.propagator.Extract(req.Context(), propagation.HeaderCarrier(req.Header))
 		route := s.routeLabel(c)
-		ctx, span := s.tracer.Start(ctx, req.Method+" "+route, trace.WithSpanKind(trace.SpanKindServer),
-			trace.WithAttributes(attribute.String("http.request.method", req.Method), attribute.String("http.route", route)))
+		// OpenTelemetry's convention for a method outside the standard ones: "_OTHER", so a
+		// made-up method never reaches a span name or attribute.
+		method := metrics.Method(req.Method)
+		if method == metrics.MethodOther {
+			method = "_OTHER"
+		}
+		ctx, span := s.tracer.Start(ctx, method+" "+route, trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(attribute.String("http.request.method", method), attribute.String("http.route", route)))
 		defer span.End()
 		c.SetRequest(req.WithContext(ctx))
 		err := next(c)

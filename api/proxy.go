@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/dirgate/dirgate/internal/metrics"
 	"github.com/dirgate/dirgate/internal/proxy"
 	"github.com/dirgate/dirgate/internal/tenantauth"
 	"github.com/dirgate/dirgate/unified"
@@ -156,7 +157,7 @@ func (s *Server) forward(c echo.Context, who proxyCaller, podioPath string) erro
 	}
 	s.log.InfoContext(c.Request().Context(), "proxy",
 		"request_id", requestID(c), "tenant", who.tenant, "account", who.account,
-		"method", c.Request().Method, "path", proxy.Template(podioPath), "status", status,
+		"method", metrics.LogMethod(c.Request().Method), "path", proxy.Template(podioPath), "status", status,
 		"upstream_calls", res.Upstream, "duration_ms", s.now().Sub(start).Milliseconds())
 	c.Set(ctxProxyLogged, true)
 	switch {
@@ -190,7 +191,14 @@ func (s *Server) ProxyRoot() http.Handler {
 	e.HideBanner, e.HidePort = true, true
 	e.Logger.SetOutput(io.Discard)
 	e.HTTPErrorHandler = s.handlePodioError
-	e.Use(withRequestID, s.logRequests, middleware.Recover(), withTimeout(s.requestTimeout))
+	onRootListener := func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			c.Set(ctxListener, routeProxyRoot)
+			return next(c)
+		}
+	}
+	// No withTimeout: the forwarder bounds the wait for Podio's answer and the streaming of it.
+	e.Use(onRootListener, withRequestID, s.logRequests, middleware.Recover())
 	e.Any("/*", s.proxyRoot)
 	e.Any("/", s.proxyRoot)
 	return e
@@ -223,7 +231,7 @@ func (s *Server) handlePodioError(err error, c echo.Context) {
 		s.log.ErrorContext(c.Request().Context(), "proxy request failed", "request_id", requestID(c), "status", e.Status, "code", e.Code, "err", e.Err)
 	}
 	body := podioErrorBody{Error: e.Code, Description: e.Message, Parameters: map[string]string{},
-		Request: podioErrorRequest{URL: proxy.Template(c.Request().URL.EscapedPath()), Method: c.Request().Method}}
+		Request: podioErrorRequest{URL: proxy.Template(c.Request().URL.EscapedPath()), Method: metrics.LogMethod(c.Request().Method)}}
 	h := c.Response().Header()
 	switch {
 	case e.Code == "expired_token":

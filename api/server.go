@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -54,8 +55,11 @@ type Options struct {
 	RequestTimeout time.Duration
 	// BodyLimit caps JSON request bodies; "" means "1M".
 	BodyLimit string
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// StreamTimeout is how long a streamed answer (CSV export, proxied body) may wait for the
+	// client to take its next chunk, or for Podio to send the proxy its next one; 0 means 30 s.
+	StreamTimeout time.Duration
+	Logger        *slog.Logger
+	Now           func() time.Time
 
 	// Cache holds directory data for every replica; Ring seals list cursors (the credential key
 	// ring: cursors are bound to their use by the sealed additional data).
@@ -126,6 +130,7 @@ type Server struct {
 	budget             *quota.Budget
 	proxy              *proxy.Forwarder
 	requestTimeout     time.Duration
+	streamTimeout      time.Duration
 	// known holds the last account records read, for reads while Redis is down (accountForRead).
 	known *store.Memo[store.Account]
 	jobs  *jobs.Engine
@@ -156,6 +161,9 @@ type Server struct {
 // maxKnownAccounts bounds the account records each replica keeps for Redis outages.
 const maxKnownAccounts = 10000
 
+// defaultStreamTimeout is Options.StreamTimeout's default.
+const defaultStreamTimeout = 30 * time.Second
+
 // maxLinkTokenTTL is the longest a link token may live (the issue: "at most 10 minutes").
 const maxLinkTokenTTL = 10 * time.Minute
 
@@ -176,6 +184,9 @@ func New(o Options) (*Server, error) {
 	if o.BodyLimit == "" {
 		o.BodyLimit = "1M"
 	}
+	if o.StreamTimeout <= 0 {
+		o.StreamTimeout = defaultStreamTimeout
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -195,7 +206,7 @@ func New(o Options) (*Server, error) {
 		store: o.Store, creds: o.Creds, verifier: o.Verifier, podio: o.Podio, publicURL: o.PublicURL,
 		allowPasswordGrant: o.AllowPasswordGrant, linkTTL: o.LinkTokenTTL, log: o.Logger, now: o.Now,
 		cache: o.Cache, ring: o.Ring, ttl: o.CacheTTL.withDefaults(), podioPageSize: o.PodioPageSize, cursorTTL: o.CursorTTL,
-		minter: o.Minter, requestTimeout: o.RequestTimeout, budget: o.Budget,
+		minter: o.Minter, requestTimeout: o.RequestTimeout, streamTimeout: o.StreamTimeout, budget: o.Budget,
 		known: store.NewMemo[store.Account](maxKnownAccounts, "account records", o.Logger),
 		jobs:  o.Jobs, idem: o.Idempotency, events: o.Events, webhooks: o.Webhooks,
 		changes: o.Changes, eventsInterval: o.EventsInterval, eventsMinInterval: o.EventsMinInterval,
@@ -211,7 +222,8 @@ func New(o Options) (*Server, error) {
 			s.propagator = propagation.TraceContext{}
 		}
 	}
-	fw, err := proxy.New(proxy.Options{Base: o.Podio.BaseURL, Client: o.ProxyClient, MaxBody: o.ProxyMaxBody})
+	fw, err := proxy.New(proxy.Options{Base: o.Podio.BaseURL, Client: o.ProxyClient, MaxBody: o.ProxyMaxBody,
+		AnswerTimeout: o.RequestTimeout, StreamTimeout: o.StreamTimeout})
 	if err != nil {
 		return nil, fmt.Errorf("api: proxy: %w", err)
 	}
@@ -220,12 +232,11 @@ func New(o Options) (*Server, error) {
 	e.HideBanner, e.HidePort = true, true
 	e.Logger.SetOutput(io.Discard)
 	e.HTTPErrorHandler = s.handleError
-	e.Use(withRequestID, s.traceRequests, s.logRequests, middleware.Recover(), withTimeout(o.RequestTimeout),
-		middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
-			Limit: o.BodyLimit,
-			// Proxied bodies have their own, larger limit (ProxyMaxBody), enforced by the forwarder.
-			Skipper: func(c echo.Context) bool { return strings.HasPrefix(c.Request().URL.Path, "/proxy/") },
-		}))
+	// Proxied calls bound themselves (the forwarder's AnswerTimeout and StreamTimeout) and have
+	// their own, larger body limit (ProxyMaxBody).
+	proxied := func(c echo.Context) bool { return strings.HasPrefix(c.Request().URL.Path, "/proxy/") }
+	e.Use(withRequestID, s.traceRequests, s.logRequests, middleware.Recover(), withTimeout(o.RequestTimeout, proxied),
+		middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: o.BodyLimit, Skipper: proxied}))
 
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
@@ -314,13 +325,40 @@ func bindJSON(c echo.Context, v any) error {
 		if errors.Is(err, io.EOF) {
 			return badRequest("request body is empty; send a JSON object")
 		}
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return newError(http.StatusRequestEntityTooLarge, "body_too_large", "request body too large")
+		if be := bodyError(err); be != nil {
+			return be
 		}
 		return badRequest(fmt.Sprintf("invalid JSON body: %v", err))
 	}
 	if dec.More() {
 		return badRequest("invalid JSON body: more than one JSON value")
+	}
+	return nil
+}
+
+// readBody reads a request body whole, answering what went wrong in the caller's terms.
+func readBody(r *http.Request) ([]byte, error) {
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		if be := bodyError(err); be != nil {
+			return nil, be
+		}
+		return nil, &Error{Status: http.StatusBadRequest, Code: "invalid_body", Message: "the request body could not be read", Err: err}
+	}
+	return b, nil
+}
+
+// bodyError is the answer to a failed body read that is not about the body's content: too large
+// (413), or not sent in time (408, the listener's read deadline: a client trickling its body is
+// cut, not waited for). nil otherwise. Its message never repeats the read error, which names
+// addresses.
+func bodyError(err error) *Error {
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+		return newError(http.StatusRequestEntityTooLarge, "body_too_large", "request body too large")
+	}
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		return &Error{Status: http.StatusRequestTimeout, Code: "request_timeout",
+			Message: "the request body did not arrive in time; send it at once", Err: err}
 	}
 	return nil
 }

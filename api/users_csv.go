@@ -212,6 +212,10 @@ func (d *dirCall) usersCSV(spec listSpec) error {
 	h.Set("X-Partial-Response", strconv.FormatBool(snap.Partial))
 	d.cacheHeaders(snap.State, snap.FetchedAt)
 	res.WriteHeader(http.StatusOK)
+	// From here the list streams: as long as the client takes each chunk in time, however long
+	// the whole takes (DIRGATE_HTTP_STREAM_TIMEOUT per chunk instead of the request timeout).
+	streamContext(d.c)
+	streamChunk(d.c, d.s.streamTimeout)
 
 	// LF line ends (encoding/csv's default): with CRLF, encoding/csv drops a lone CR inside a cell.
 	w := csv.NewWriter(res)
@@ -220,6 +224,7 @@ func (d *dirCall) usersCSV(spec listSpec) error {
 	}
 	items, offset := snap.First, 0
 	for len(items) > 0 {
+		streamChunk(d.c, d.s.streamTimeout)
 		for _, it := range items {
 			row, err := userCSVRow(it)
 			if err != nil {

@@ -382,7 +382,7 @@ func serveBackground(ctx context.Context, h http.Handler) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	go func() { _ = serveHTTP(ctx, ln, h, nil, 5*time.Second) }()
+	go func() { _ = serveHTTP(ctx, ln, h, nil, 5*time.Second, defaultLimits()) }()
 	return "http://" + ln.Addr().String(), nil
 }
 
@@ -436,7 +436,7 @@ func (b *bench) startReplica(ctx context.Context) (*benchReplica, error) {
 	sctx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	// Only the API: the job workers and pollers would add Redis traffic of their own to the counts.
-	go func() { _ = serveHTTP(sctx, ln, gw.api, nil, 5*time.Second); close(done) }()
+	go func() { _ = serveHTTP(sctx, ln, gw.api, nil, 5*time.Second, defaultLimits()); close(done) }()
 	r := &benchReplica{url: "http://" + cfg.Addr, hook: hook, gw: gw, stop: stop}
 	r.close = func() { stop(); <-done; gw.Close() }
 	return r, nil

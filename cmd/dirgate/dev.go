@@ -103,11 +103,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	wg.Go(func() {
-		errs[0] = serveHTTP(runCtx, simLn, podiosim.New(podiosim.Config{}), nil, 5*time.Second)
+		errs[0] = serveHTTP(runCtx, simLn, podiosim.New(podiosim.Config{}), nil, 5*time.Second, defaultLimits())
 		cancel()
 	})
 	wg.Go(func() {
-		errs[1] = serveAll(runCtx, gw, gwLn, proxyLn, cfg.ShutdownTimeout)
+		errs[1] = serveAll(runCtx, gw, gwLn, proxyLn, cfg.ShutdownTimeout, limitsFrom(cfg))
 		cancel()
 	})
 	wg.Wait()

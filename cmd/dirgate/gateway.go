@@ -286,7 +286,7 @@ func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger)
 	srv, err = api.New(api.Options{
 		Store: st, Creds: mgr, Verifier: ver, Podio: pc, PublicURL: pub,
 		AllowPasswordGrant: cfg.AllowPasswordGrant, LinkTokenTTL: cfg.LinkTokenTTL,
-		RequestTimeout: cfg.RequestTimeout, Logger: log,
+		RequestTimeout: cfg.RequestTimeout, StreamTimeout: cfg.HTTPStreamTimeout, Logger: log,
 		Cache: ch, Ring: ring, PodioPageSize: cfg.PodioPageSize, CursorTTL: cfg.CursorTTL,
 		Minter: minter, ProxyMaxBody: cfg.ProxyMaxBody, Budget: budget, Jobs: eng, Idempotency: idem, Events: evlog,
 		Changes: cs, EventsInterval: cfg.EventsInterval, EventsMinInterval: cfg.EventsMinInterval, Webhooks: hooks,

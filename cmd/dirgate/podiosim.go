@@ -80,7 +80,7 @@ func runPodioSim(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fmt.Fprintf(stdout, "  OAuth client: demo-client / demo-secret; people: admin@demo.example / demo (org admin), member@demo.example / demo\n")
 	fmt.Fprintf(stdout, "  try: curl -s -d grant_type=password -d client_id=demo-client -d client_secret=demo-secret -d username=admin@demo.example -d password=demo %s/oauth/token\n", base)
 	fmt.Fprintf(stdout, "  control API: %s/_sim/routes, %s/_sim/state, %s/_sim/calls\n", base, base, base)
-	return serveHTTP(ctx, ln, sim, nil, 5*time.Second)
+	return serveHTTP(ctx, ln, sim, nil, 5*time.Second, defaultLimits())
 }
 
 // stringList is a repeatable string flag.

@@ -54,7 +54,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if proxyLn != nil {
 		fmt.Fprintf(stdout, "dirgate root proxy listening on %s\n", proxyLn.Addr())
 	}
-	err = serveAll(ctx, gw, ln, proxyLn, cfg.ShutdownTimeout)
+	err = serveAll(ctx, gw, ln, proxyLn, cfg.ShutdownTimeout, limitsFrom(cfg))
 	log.Info("dirgate stopped")
 	return err
 }

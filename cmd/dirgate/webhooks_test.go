@@ -145,7 +145,7 @@ func TestDevModeDeliversWebhooks(t *testing.T) {
 	defer gw.Close()
 	ctx, cancel := context.WithCancel(t.Context())
 	served := make(chan error, 1)
-	go func() { served <- serveAll(ctx, gw, ln, nil, time.Second) }()
+	go func() { served <- serveAll(ctx, gw, ln, nil, time.Second, limitsFrom(cfg)) }()
 	defer func() { cancel(); <-served }()
 
 	got := make(chan http.Header, 10)

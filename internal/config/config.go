@@ -43,6 +43,11 @@ type Config struct {
 	PodioTimeout       time.Duration `env:"DIRGATE_PODIO_TIMEOUT" envDefault:"15s" doc:"timeout of one call to Podio"`
 	RedisTimeout       time.Duration `env:"DIRGATE_REDIS_TIMEOUT" envDefault:"500ms" doc:"dial, read and write timeout of Redis calls"`
 	ShutdownTimeout    time.Duration `env:"DIRGATE_SHUTDOWN_TIMEOUT" envDefault:"20s" doc:"how long shutdown waits for requests in flight"`
+	HTTPReadTimeout    time.Duration `env:"DIRGATE_HTTP_READ_TIMEOUT" envDefault:"30s" doc:"how long a client may take to send a whole request, headers and body (slower: the connection is cut, 408 where an answer can still be written)"`
+	HTTPWriteTimeout   time.Duration `env:"DIRGATE_HTTP_WRITE_TIMEOUT" envDefault:"60s" doc:"how long an answer may take from the end of the request headers until it is written; longer than DIRGATE_REQUEST_TIMEOUT (streamed answers use DIRGATE_HTTP_STREAM_TIMEOUT instead)"`
+	HTTPStreamTimeout  time.Duration `env:"DIRGATE_HTTP_STREAM_TIMEOUT" envDefault:"30s" doc:"how long a streamed answer (CSV export, proxied download) may wait for the client to take its next chunk, or for Podio to send it, before the connection is cut"`
+	HTTPIdleTimeout    time.Duration `env:"DIRGATE_HTTP_IDLE_TIMEOUT" envDefault:"120s" doc:"how long an idle keep-alive connection stays open"`
+	HTTPMaxHeaderBytes int           `env:"DIRGATE_HTTP_MAX_HEADER_BYTES" envDefault:"65536" doc:"largest request line and headers accepted, in bytes (larger: 431)"`
 	LogLevel           string        `env:"DIRGATE_LOG_LEVEL" envDefault:"info" doc:"log level: debug, info, warn or error"`
 	MetricsToken       string        `env:"DIRGATE_METRICS_TOKEN" secret:"true" doc:"bearer token GET /metrics requires; unset: /metrics is open"`
 	OTLPEndpoint       string        `env:"OTEL_EXPORTER_OTLP_ENDPOINT" secret:"url" doc:"OTLP/HTTP collector URL; set: traces are exported (the other OTEL_EXPORTER_OTLP_* variables apply); unset: no tracing"`
@@ -294,6 +299,10 @@ func (c Config) Validate() error {
 		{"DIRGATE_PODIO_TIMEOUT", c.PodioTimeout},
 		{"DIRGATE_REDIS_TIMEOUT", c.RedisTimeout},
 		{"DIRGATE_SHUTDOWN_TIMEOUT", c.ShutdownTimeout},
+		{"DIRGATE_HTTP_READ_TIMEOUT", c.HTTPReadTimeout},
+		{"DIRGATE_HTTP_WRITE_TIMEOUT", c.HTTPWriteTimeout},
+		{"DIRGATE_HTTP_STREAM_TIMEOUT", c.HTTPStreamTimeout},
+		{"DIRGATE_HTTP_IDLE_TIMEOUT", c.HTTPIdleTimeout},
 		{"DIRGATE_CACHE_TIMEOUT", c.CacheTimeout},
 		{"DIRGATE_CACHE_TTL_ME", c.CacheTTLMe},
 		{"DIRGATE_CACHE_TTL_ORGANIZATIONS", c.CacheTTLOrgs},
@@ -310,6 +319,12 @@ func (c Config) Validate() error {
 		}
 	}
 
+	if c.HTTPWriteTimeout > 0 && c.RequestTimeout > 0 && c.HTTPWriteTimeout <= c.RequestTimeout {
+		add("DIRGATE_HTTP_WRITE_TIMEOUT (%s) must be longer than DIRGATE_REQUEST_TIMEOUT (%s), or answers are cut before they are written: raise it", c.HTTPWriteTimeout, c.RequestTimeout)
+	}
+	if c.HTTPMaxHeaderBytes < 4<<10 || c.HTTPMaxHeaderBytes > 1<<20 {
+		add("DIRGATE_HTTP_MAX_HEADER_BYTES is %d: set 4096 to 1048576 bytes (tenant tokens are up to 8 KiB)", c.HTTPMaxHeaderBytes)
+	}
 	if c.EventsMinInterval > 0 && c.EventsInterval < c.EventsMinInterval {
 		add("DIRGATE_EVENTS_INTERVAL is %s, below DIRGATE_EVENTS_MIN_INTERVAL (%s): raise it or lower the minimum", c.EventsInterval, c.EventsMinInterval)
 	}

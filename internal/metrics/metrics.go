@@ -2,7 +2,6 @@ package metrics
 
 import (
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -112,12 +111,13 @@ func (m *Metrics) Handler() http.Handler {
 }
 
 // Request records one answered HTTP request. route is the template ("/integrated-accounts/:id"),
-// never the raw path.
+// never the raw path; method and status are mapped onto closed sets (Method, Status) here, so no
+// caller can add a series by sending something new.
 func (m *Metrics) Request(route, method string, status int, d time.Duration) {
 	if m == nil {
 		return
 	}
-	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Observe(d.Seconds())
+	m.requests.WithLabelValues(route, Method(method), Status(status)).Observe(d.Seconds())
 }
 
 // UpstreamCall records one Podio call: operation is a normalized "METHOD /path/{id}/" and status

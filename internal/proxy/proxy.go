@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/dirgate/dirgate/adapters/podio"
 )
@@ -44,6 +45,9 @@ const (
 	// CodeUpstreamTimeout: Podio did not answer before the request's deadline or a transport
 	// timeout (504).
 	CodeUpstreamTimeout = "upstream_timeout"
+	// CodeRequestTimeout: the caller did not send its body before the listener's read deadline
+	// (408).
+	CodeRequestTimeout = "request_timeout"
 )
 
 // Error is a problem dirgate answers itself, before anything was written to the caller. Status and
@@ -84,6 +88,14 @@ type Options struct {
 	// ReplayBuffer: bodies up to this size are buffered so that the call can be repeated after a
 	// token refresh; 0 means DefaultReplayBuffer (1 MiB). It is capped at MaxBody.
 	ReplayBuffer int64
+	// AnswerTimeout bounds a call until Podio's status and headers are written to the caller
+	// (reading the request body, getting a token, Podio's answer, a refresh and repeat); 0 means
+	// none beyond the request's context. Once the answer streams, StreamTimeout applies instead, so
+	// a long download that keeps moving is not cut.
+	AnswerTimeout time.Duration
+	// StreamTimeout bounds each chunk of an answer's body: Podio sending it and the caller taking
+	// it (the write deadline of the caller's connection). 0 means no bound.
+	StreamTimeout time.Duration
 }
 
 // Forwarder forwards one caller request to Podio and streams the answer back. It holds no
@@ -94,6 +106,8 @@ type Forwarder struct {
 	client      *http.Client
 	maxBody     int64
 	replay      int64
+	answerTO    time.Duration
+	streamTO    time.Duration
 }
 
 // New returns a Forwarder for o.
@@ -126,6 +140,8 @@ func New(o Options) (*Forwarder, error) {
 		baseEscaped: base.EscapedPath(),
 		maxBody:     o.MaxBody,
 		replay:      o.ReplayBuffer,
+		answerTO:    o.AnswerTimeout,
+		streamTO:    o.StreamTimeout,
 	}
 	if f.maxBody == 0 {
 		f.maxBody = DefaultMaxBody
@@ -186,14 +202,23 @@ func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, escapedPath 
 		return res, &Error{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed,
 			Message: "the method is not forwarded to Podio"}
 	}
-	ctx := r.Context()
+	// Every call until the answer starts streaming is bounded by AnswerTimeout; the stream's
+	// chunks by StreamTimeout. A deadline on ctx itself would cut the stream too, so the bound is
+	// a cancellation whose cause is context.DeadlineExceeded.
+	ctx, cancel := context.WithCancelCause(r.Context())
+	defer cancel(nil)
+	if f.answerTO > 0 {
+		answer := time.AfterFunc(f.answerTO, func() { cancel(context.DeadlineExceeded) })
+		defer answer.Stop()
+		ctx = context.WithValue(ctx, answerTimerKey{}, answer)
+	}
 	body, err := f.requestBody(r)
 	if err != nil {
 		return res, err
 	}
 	tok, err := tokens.Token(ctx)
 	if err != nil {
-		return res, fmt.Errorf("proxy: getting access token: %w", err)
+		return res, timedOut(ctx, fmt.Errorf("proxy: getting access token: %w", err))
 	}
 	if tok == nil || tok.AccessToken == "" {
 		return res, errors.New("proxy: token source returned no access token")
@@ -203,20 +228,20 @@ func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, escapedPath 
 	res.Upstream = 1
 	resp, err := f.send(ctx, r.Method, target, header, body, tok.AccessToken)
 	if err != nil {
-		return res, err
+		return res, timedOut(ctx, err)
 	}
 	if resp.StatusCode == http.StatusUnauthorized && body.replayable() && expiredToken(resp) {
 		discard(resp)
 		fresh, err := tokens.Refresh(ctx, tok)
 		if err != nil {
-			return res, fmt.Errorf("proxy: refreshing expired access token: %w", err)
+			return res, timedOut(ctx, fmt.Errorf("proxy: refreshing expired access token: %w", err))
 		}
 		if fresh == nil || fresh.AccessToken == "" {
 			return res, errors.New("proxy: token refresh returned no access token")
 		}
 		res.Upstream = 2
 		if resp, err = f.send(ctx, r.Method, target, header, body, fresh.AccessToken); err != nil {
-			return res, err
+			return res, timedOut(ctx, err)
 		}
 	}
 	defer resp.Body.Close()
@@ -226,7 +251,24 @@ func (f *Forwarder) Forward(w http.ResponseWriter, r *http.Request, escapedPath 
 		return res, &Error{Status: http.StatusBadGateway, Code: CodeUpstreamUnavailable,
 			Message: "Podio sent an unexpected answer", Err: fmt.Errorf("status %d", resp.StatusCode)}
 	}
-	return writeResponse(w, r.Method, resp, res)
+	if t, ok := ctx.Value(answerTimerKey{}).(*time.Timer); ok && !t.Stop() {
+		return res, timedOut(ctx, context.Cause(ctx))
+	}
+	return writeResponse(w, r.Method, resp, res, f.streamTO, func() { cancel(errStreamStalled) })
+}
+
+// answerTimerKey holds the AnswerTimeout timer in a call's context.
+type answerTimerKey struct{}
+
+// errStreamStalled ends a proxied answer whose next chunk did not come or go within StreamTimeout.
+var errStreamStalled = errors.New("proxy: the answer stalled")
+
+// timedOut turns the failure of a call whose AnswerTimeout passed into the timeout answer.
+func timedOut(ctx context.Context, err error) error {
+	if errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+		return &Error{Status: http.StatusGatewayTimeout, Code: CodeUpstreamTimeout, Message: "Podio did not answer in time", Err: err}
+	}
+	return err
 }
 
 // forwardedMethod reports whether method is one Podio's REST API uses. TRACE and CONNECT are not
@@ -280,8 +322,10 @@ func discard(resp *http.Response) {
 	_ = resp.Body.Close()
 }
 
-// writeResponse copies Podio's status, headers and body to w.
-func writeResponse(w http.ResponseWriter, method string, resp *http.Response, res Result) (Result, error) {
+// writeResponse copies Podio's status, headers and body to w; each chunk of the body must come
+// from Podio and go to the caller within stream (0: no bound), else stall is called (it cancels the
+// call) and the copy fails.
+func writeResponse(w http.ResponseWriter, method string, resp *http.Response, res Result, stream time.Duration, stall func()) (Result, error) {
 	h := w.Header()
 	copyResponseHeader(h, resp.Header)
 	if _, ok := h["Content-Type"]; !ok {
@@ -295,7 +339,7 @@ func writeResponse(w http.ResponseWriter, method string, resp *http.Response, re
 	}
 	// An answer of unknown length may be a stream; pass every piece on at once, as
 	// httputil.ReverseProxy does. With a known length, net/http's buffering is fine.
-	n, err := copyBody(w, resp.Body, resp.ContentLength < 0)
+	n, err := copyBody(w, resp.Body, resp.ContentLength < 0, stream, stall)
 	res.Bytes = n
 	return res, err
 }
@@ -304,13 +348,26 @@ func bodyAllowed(status int) bool {
 	return status >= 200 && status != http.StatusNoContent && status != http.StatusNotModified
 }
 
-func copyBody(w http.ResponseWriter, src io.Reader, flush bool) (int64, error) {
+func copyBody(w http.ResponseWriter, src io.Reader, flush bool, stream time.Duration, stall func()) (int64, error) {
 	rc := http.NewResponseController(w)
 	buf := make([]byte, 32<<10)
 	var n int64
+	var watch *time.Timer
+	if stream > 0 {
+		// Podio's side: a chunk that does not arrive in time cancels the call, which ends Read.
+		watch = time.AfterFunc(stream, stall)
+		defer watch.Stop()
+	}
 	for {
 		nr, rerr := src.Read(buf)
 		if nr > 0 {
+			if stream > 0 {
+				// The caller's side: a client that stops reading is cut when the deadline passes.
+				watch.Reset(stream)
+				if err := rc.SetWriteDeadline(time.Now().Add(stream)); err != nil && !errors.Is(err, http.ErrNotSupported) {
+					return n, fmt.Errorf("proxy: extending the write deadline: %w", err)
+				}
+			}
 			nw, werr := w.Write(buf[:nr])
 			n += int64(nw)
 			if werr == nil && nw < nr {
@@ -422,6 +479,10 @@ func bodyReadError(err error) *Error {
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 		// The caller's own limit (e.g. a body-limit middleware) was hit.
 		return tooLarge(err)
+	}
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		// The listener's read deadline: the caller trickled its body.
+		return &Error{Status: http.StatusRequestTimeout, Code: CodeRequestTimeout, Message: "the request body did not arrive in time", Err: err}
 	}
 	return &Error{Status: http.StatusBadRequest, Code: CodeInvalidBody, Message: "the request body could not be read", Err: err}
 }

@@ -397,33 +397,49 @@ func (t *Transport) observe(req *http.Request, status string, d time.Duration) {
 	t.obs.UpstreamCall(Operation(req.Method, p), status, d)
 }
 
-// Operation names a Podio call for metrics and spans: the method and the path with every segment
-// that may identify something (digits, long or unusual segments) replaced by {id}, so that no
-// id, email or token reaches a label: Operation("GET", "/org/12/member/") is
-// "GET /org/{id}/member/".
+// Operation names a Podio call for metrics and spans, from a closed set: a standard method (else
+// "OTHER") and the path with every segment that is not a word of Podio's route vocabulary
+// replaced by {id}, at most maxOperationDepth segments deep, so that no id, email, token or
+// made-up path reaches a label: Operation("GET", "/org/12/member/") is "GET /org/{id}/member/".
 func Operation(method, escapedPath string) string {
+	method = strings.ToUpper(method)
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions:
+	default:
+		method = "OTHER"
+	}
 	segs := strings.Split(escapedPath, "/")
+	if len(segs) > maxOperationDepth+1 { // +1: the empty segment before the leading slash
+		segs = append(segs[:maxOperationDepth+1], "...")
+	}
 	for i, s := range segs {
-		if s != "" && !plainSegment(s) {
+		if s != "" && s != "..." && !podioWords[s] {
 			segs[i] = "{id}"
 		}
 	}
-	return strings.ToUpper(method) + " " + strings.Join(segs, "/")
+	return method + " " + strings.Join(segs, "/")
 }
 
-// plainSegment reports whether a path segment is a short word of lowercase letters, '_' or '-'
-// (the vocabulary of Podio's routes), not a value.
-func plainSegment(s string) bool {
-	if len(s) > 24 {
-		return false
+// maxOperationDepth bounds the path segments an operation label keeps; Podio's deepest routes
+// have six.
+const maxOperationDepth = 8
+
+// podioWords are the fixed path segments of Podio's API (podio-api.md and the official SDKs'
+// routes): the only segments an operation label keeps as they are.
+var podioWords = func() map[string]bool {
+	m := map[string]bool{}
+	for w := range strings.FieldsSeq(`oauth token v2 authorize scope grant invalidate mfa verify
+		user status profile contact org space app item file task comment hook search
+		url shared member mail end_member_info space_member admin role membership-type leave join
+		all_spaces available invite member_request accept ended total light regular guest
+		request validate app_field view filter count totals external_id field
+		notification stream embed conversation reference tag rating subscription
+		`) {
+		m[w] = true
 	}
-	for _, c := range []byte(s) {
-		if !(c >= 'a' && c <= 'z' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return true
-}
+	return m
+}()
 
 // rateLimitWait finds how long Podio wants the key to wait after a 420, reading at most
 // maxBodyPeek of the body and giving the whole body back to the caller.
