@@ -331,3 +331,22 @@ func TestProxyRefreshesExpiredToken(t *testing.T) {
 		t.Errorf("no proxy log line with the path template and account:\n%s", logs)
 	}
 }
+
+// TestProxiedWriteNotRetried: a proxied POST that Podio answers 503 is not sent again, even with
+// an Idempotency-Key (Podio documents none: the write may have taken effect), and the key is not
+// passed on. A retry would have met the simulator's next, healthy answer.
+func TestProxiedWriteNotRetried(t *testing.T) {
+	t.Parallel()
+	h, tok, acct := proxySetup(t, harnessOptions{})
+	space := h.simState().Orgs[0].Spaces[0].SpaceID
+	member, _ := h.sim.UserID("member@demo.example")
+	if err := h.sim.AddFault(podiosim.Fault{Route: podiosim.RouteAddSpaceMember, Status: 503, Times: 1}); err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]any{"role": "regular", "users": []int64{member}})
+	r := h.send(h.browser(), "POST", h.url, fmt.Sprintf("/proxy/%s/space/%d/member/", acct, space), "Bearer "+tok, body,
+		"Idempotency-Key", "proxy-write-1")
+	if r.status != http.StatusServiceUnavailable {
+		t.Fatalf("proxied POST answered %d %s; want Podio's 503 passed through, not a retry", r.status, r.body)
+	}
+}

@@ -556,7 +556,11 @@ func hopByHop(ck string) bool {
 func notForwarded(ck string) bool {
 	switch ck {
 	case "Authorization", "Cookie", "Cookie2", "Host", "Forwarded", "X-Real-Ip", "X-Request-Id",
-		"Expect", "Content-Length":
+		"Expect", "Content-Length",
+		// Podio documents no Idempotency-Key, and with one net/http replays a POST on a reused
+		// connection even after it was written: it would make a write that may have reached
+		// Podio go out twice.
+		"Idempotency-Key", "X-Idempotency-Key":
 		return true
 	}
 	return strings.HasPrefix(ck, "X-Forwarded-")

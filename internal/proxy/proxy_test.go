@@ -499,6 +499,8 @@ func TestForwardHeaderHygiene(t *testing.T) {
 		"Accept-Encoding":     "gzip",
 		"X-Podio-Dry-Run":     "1",
 		"User-Agent":          "podio-rb/1.5",
+		"Idempotency-Key":     "k-1",
+		"X-Idempotency-Key":   "k-2",
 	} {
 		r.Header.Set(k, v)
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -247,9 +248,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	ctx := req.Context()
 	class := t.Class(req.Method, req.URL.EscapedPath())
-	retryable := idempotent(req) && (req.Body == nil || req.Body == http.NoBody || req.GetBody != nil)
+	idem := idempotent(req)
 	maxRetries := 0
-	if retryable {
+	if req.Body == nil || req.Body == http.NoBody || req.GetBody != nil {
 		maxRetries = t.maxRetries
 	}
 
@@ -265,7 +266,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			r.Body = body
 		}
 		resp, sent, err := t.attempt(ctx, r, call, class, attempt == 0)
-		if !sent || attempt >= maxRetries || !retryableResult(ctx, resp, err) {
+		if !sent || attempt >= maxRetries || !retryableResult(ctx, resp, err) || (!idem && !neverSent(err)) {
 			return resp, err
 		}
 		wait := t.backoff(attempt + 1)
@@ -519,17 +520,30 @@ func isTokenPath(path string) bool {
 	return strings.HasSuffix(path, "/oauth/token") || strings.HasSuffix(path, "/oauth/token/v2")
 }
 
-// idempotent reports whether sending req twice does no more than sending it once. POST and PATCH
-// are only when the caller says so with an Idempotency-Key (Podio's deduplication is the caller's
-// promise, not ours).
+// idempotent reports whether sending req twice does no more than sending it once: GET, HEAD,
+// PUT and DELETE. POST and PATCH are not, whatever headers they carry: Podio documents no
+// deduplication (an Idempotency-Key sent along is not known to be honoured), so a write that may
+// have reached Podio is never sent again (see neverSent).
 func idempotent(req *http.Request) bool {
 	switch req.Method {
 	case "", http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete:
 		return true
-	case http.MethodPost, http.MethodPatch:
-		return req.Header.Get("Idempotency-Key") != ""
 	}
 	return false
+}
+
+// neverSent reports a failure that provably happened before any byte of the request left: the
+// connection to Podio could not be made (a refused or failed dial, a name that does not resolve).
+// Only such a failure lets a non-idempotent call be retried.
+func neverSent(err error) bool {
+	if err == nil {
+		return false
+	}
+	if _, ok := errors.AsType[*net.DNSError](err); ok {
+		return true
+	}
+	oe, ok := errors.AsType[*net.OpError](err)
+	return ok && oe.Op == "dial"
 }
 
 // retryableResult reports whether an attempt's result is worth retrying: a network error that is

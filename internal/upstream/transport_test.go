@@ -6,11 +6,13 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -203,7 +205,10 @@ func TestAttempts(t *testing.T) {
 		{"HEAD 503", http.MethodHead, status(503), nil, nil, 3, false},
 		{"DELETE 503", http.MethodDelete, status(503), nil, nil, 3, false},
 		{"POST 503 without Idempotency-Key", http.MethodPost, status(503), replayable, nil, 1, false},
-		{"POST 503 with Idempotency-Key", http.MethodPost, status(503), replayable, idem, 3, false},
+		// Podio does not document Idempotency-Key: a POST that reached it is never sent again.
+		{"POST 503 with Idempotency-Key", http.MethodPost, status(503), replayable, idem, 1, false},
+		{"POST network error with Idempotency-Key", http.MethodPost, hangUp, replayable, idem, 1, true},
+		{"PATCH 504 with Idempotency-Key", http.MethodPatch, status(504), replayable, idem, 1, false},
 		{"PATCH 503 without Idempotency-Key", http.MethodPatch, status(503), replayable, nil, 1, false},
 		{"POST network error without Idempotency-Key", http.MethodPost, hangUp, replayable, nil, 1, true},
 		{"PUT 503 replayable body", http.MethodPut, status(503), replayable, nil, 3, false},
@@ -882,5 +887,42 @@ func TestDefaultSleep(t *testing.T) {
 	}
 	if err := sleep(t.Context(), time.Millisecond); err != nil {
 		t.Errorf("sleep = %v, want nil", err)
+	}
+}
+
+// refusingDials fails the first n round trips as a refused dial (nothing was sent), then passes
+// them to next.
+type refusingDials struct {
+	n     atomic.Int32
+	calls atomic.Int32
+	next  http.RoundTripper
+}
+
+func (r *refusingDials) RoundTrip(req *http.Request) (*http.Response, error) {
+	r.calls.Add(1)
+	if r.n.Add(-1) >= 0 {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	}
+	return r.next.RoundTrip(req)
+}
+
+// TestWriteRetriedOnlyWhenNeverSent: a POST whose connection could not even be made never reached
+// Podio, so it is retried; one that failed after it may have arrived is not (above).
+func TestWriteRetriedOnlyWhenNeverSent(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t, status(200))
+	base := &refusingDials{next: &http.Transport{DisableKeepAlives: true}}
+	base.n.Store(1)
+	tr := New(testOptions(Options{Base: base, FailureThreshold: 100}))
+	resp, err := do(t, tr, WithCall(t.Context(), testCall), http.MethodPost, srv.URL+"/space/1/member/",
+		strings.NewReader("payload"), nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("POST after a refused dial: %v, %v", resp, err)
+	}
+	if base.calls.Load() != 2 || srv.calls.Load() != 1 {
+		t.Errorf("attempts %d, reaching Podio %d; want 2 and 1", base.calls.Load(), srv.calls.Load())
 	}
 }
