@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -352,4 +353,34 @@ func (h *harness) dumpRedis() string {
 		}
 	}
 	return b.String()
+}
+
+// TestJSONBodyLimit: an API route refuses a JSON body over the limit (1 MiB) with 413
+// body_too_large, declared or not, and stores nothing; the proxy keeps its own, larger limit.
+func TestJSONBodyLimit(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{allowPassword: true})
+	tok := h.token("tenant-limit")
+	big := `{"app_name":"` + strings.Repeat("x", 2<<20) + `"}`
+	for _, chunked := range []bool{false, true} {
+		req, _ := http.NewRequest("POST", h.url+"/link-tokens", strings.NewReader(big))
+		if chunked {
+			req.Body = io.NopCloser(strings.NewReader(big)) // no length: streamed, chunked
+			req.ContentLength = -1
+		}
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		res, err := h.browser().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(b), `"body_too_large"`) {
+			t.Errorf("chunked=%v: %d %.200s; want 413 body_too_large", chunked, res.StatusCode, b)
+		}
+	}
+	if keys := h.rdb.Keys(t.Context(), h.rdb.Prefix+"*").Val(); len(keys) != 0 {
+		t.Errorf("a refused request stored %v", keys)
+	}
 }

@@ -147,7 +147,8 @@ func TestEventsFeed(t *testing.T) {
 		t.Errorf("account filter: %v", mine.Results)
 	}
 
-	for _, bad := range []string{"after=evt_x", "after=123", "limit=0", "limit=501", "limit=x", "cursor=1"} {
+	for _, bad := range []string{"after=evt_x", "after=123", "limit=0", "limit=501", "limit=x", "cursor=1",
+		"after=evt_99999999999999999999-0", "after=evt_1-99999999999999999999"} {
 		if r := h.do("GET", "/events?"+bad, tok, nil); r.status != http.StatusBadRequest {
 			t.Errorf("GET /events?%s: %d %s", bad, r.status, r.body)
 		}

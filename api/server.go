@@ -356,6 +356,10 @@ func bodyError(err error) *Error {
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 		return newError(http.StatusRequestEntityTooLarge, "body_too_large", "request body too large")
 	}
+	// echo's body limit fails a streamed (chunked) body's Read with its own 413.
+	if he, ok := errors.AsType[*echo.HTTPError](err); ok && he.Code == http.StatusRequestEntityTooLarge {
+		return newError(http.StatusRequestEntityTooLarge, "body_too_large", "request body too large")
+	}
 	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
 		return &Error{Status: http.StatusRequestTimeout, Code: "request_timeout",
 			Message: "the request body did not arrive in time; send it at once", Err: err}

@@ -138,8 +138,18 @@ func (l *Log) Emit(ctx context.Context, tenant, account, typ string, data any) (
 
 var validID = regexp.MustCompile(`^evt_[0-9]{1,20}-[0-9]{1,20}$`)
 
-// ValidID reports whether s has the form of an event id.
-func ValidID(s string) bool { return validID.MatchString(s) }
+// ValidID reports whether s has the form of an event id: "evt_" and a Redis stream id, both of
+// whose parts fit in 64 bits (Redis refuses a larger one, and that refusal is not the caller's
+// to see as a server fault).
+func ValidID(s string) bool {
+	if !validID.MatchString(s) {
+		return false
+	}
+	ms, seq, _ := strings.Cut(strings.TrimPrefix(s, idPrefix), "-")
+	_, err1 := strconv.ParseUint(ms, 10, 64)
+	_, err2 := strconv.ParseUint(seq, 10, 64)
+	return err1 == nil && err2 == nil
+}
 
 func decode(id string, values map[string]any) (Event, error) {
 	raw, _ := values[fieldEvent].(string)

@@ -898,3 +898,54 @@ func TestPickerSession(t *testing.T) {
 		t.Errorf("already expired: err = %v, want ErrInvalidInput", err)
 	}
 }
+
+// TestSealedTokenBoundToItsRecord: a sealed token copied into another record does not open
+// there. The additional data binds each ciphertext to its tenant, account and field, so someone
+// who can write to Redis (or restore an old dump into the wrong place) cannot make one account
+// act with another's Podio credentials.
+func TestSealedTokenBoundToItsRecord(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := t.Context()
+	mk := func(tenant string, n int) store.Account {
+		a, err := f.s.CreateAccount(ctx, store.Account{Tenant: tenant, GrantType: "password", PodioUserID: int64(n)}, creds(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	victim := mk("tenant-a", 1)
+	sameTenant := mk("tenant-a", 2)
+	otherTenant := mk("tenant-b", 3)
+	rec := func(a store.Account) string { return f.r.Key("{acct:" + a.ID + "}:rec") }
+	sealedAccess := f.r.HGet(ctx, rec(victim), "access_token").Val()
+	sealedRefresh := f.r.HGet(ctx, rec(victim), "refresh_token").Val()
+	for _, tc := range []struct {
+		name   string
+		target store.Account
+		field  string
+		value  string
+	}{
+		{"access token into another account of the tenant", sameTenant, "access_token", sealedAccess},
+		{"access token into another tenant's account", otherTenant, "access_token", sealedAccess},
+		{"refresh token into another tenant's account", otherTenant, "refresh_token", sealedRefresh},
+		{"access token into the refresh token field", victim, "refresh_token", sealedAccess},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := f.r.HGet(ctx, rec(tc.target), tc.field).Val()
+			f.r.HSet(ctx, rec(tc.target), tc.field, tc.value)
+			defer f.r.HSet(ctx, rec(tc.target), tc.field, before)
+			_, c, err := f.s.LoadCredentials(ctx, tc.target.Tenant, tc.target.ID)
+			if err == nil {
+				t.Fatalf("the copied ciphertext opened: %v", c)
+			}
+			if strings.Contains(err.Error(), "ACCESS-1") || strings.Contains(err.Error(), "REFRESH-1") {
+				t.Errorf("the error holds the plaintext: %v", err)
+			}
+		})
+	}
+	// The victim's own record still opens.
+	if _, c, err := f.s.LoadCredentials(ctx, victim.Tenant, victim.ID); err != nil || c.AccessToken != "ACCESS-1-plaintext" {
+		t.Errorf("own credentials: %v, %v", c, err)
+	}
+}
