@@ -33,6 +33,9 @@ type accountJSON struct {
 	AccessTokenExpiresAt *time.Time `json:"access_token_expires_at"`
 	// Events is the account's change detection (see changes.go).
 	Events accountEventsJSON `json:"events"`
+	// EndUser is the tenant's own reference to its customer (POST /link-tokens, PATCH); null if
+	// none.
+	EndUser *endUserJSON `json:"end_user"`
 }
 
 func (s *Server) toAccountJSON(a store.Account) accountJSON {
@@ -40,7 +43,7 @@ func (s *Server) toAccountJSON(a store.Account) accountJSON {
 		ID: a.ID, Provider: a.Provider, Status: a.Status, GrantType: a.GrantType,
 		Name: a.Name, Email: a.Email, CreatedAt: a.CreatedAt.UTC(), UpdatedAt: a.UpdatedAt.UTC(),
 		LastRefreshedAt: optTime(a.LastRefreshedAt), AccessTokenExpiresAt: optTime(a.AccessExpiry),
-		Events: s.eventsJSON(a),
+		Events: s.eventsJSON(a), EndUser: endUserOf(a.EndUser),
 	}
 	ref := strconv.FormatInt(a.PodioUserID, 10)
 	if a.GrantType == grantApp {
@@ -68,11 +71,12 @@ const (
 
 // createAccountRequest is the body of POST /integrated-accounts.
 type createAccountRequest struct {
-	GrantType string `json:"grant_type"`
-	Username  string `json:"username"`
-	Password  string `json:"password"`
-	AppID     *int64 `json:"app_id"`
-	AppToken  string `json:"app_token"`
+	GrantType string       `json:"grant_type"`
+	Username  string       `json:"username"`
+	Password  string       `json:"password"`
+	AppID     *int64       `json:"app_id"`
+	AppToken  string       `json:"app_token"`
+	EndUser   *endUserJSON `json:"end_user"`
 }
 
 // createAccount links an account server-side with Podio's password or app grant.
@@ -81,11 +85,14 @@ func (s *Server) createAccount(c echo.Context) error {
 	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
+	endUser, err := req.EndUser.toStore()
+	if err != nil {
+		return err
+	}
 	ctx := c.Request().Context()
 	var (
 		tok     *podio.Token
 		profile podioIdentity
-		err     error
 	)
 	switch req.GrantType {
 	case grantPassword:
@@ -126,7 +133,7 @@ func (s *Server) createAccount(c echo.Context) error {
 	}
 	a, err := s.store.CreateAccount(ctx, store.Account{
 		Tenant: tenantOf(c), Provider: providerPodio, Status: "active", GrantType: req.GrantType,
-		PodioUserID: profile.id, Name: profile.name, Email: profile.email,
+		PodioUserID: profile.id, Name: profile.name, Email: profile.email, EndUser: endUser,
 	}, credentialsOf(tok))
 	if err != nil {
 		return err
@@ -187,12 +194,23 @@ func credentialsOf(t *podio.Token) store.Credentials {
 }
 
 func (s *Server) listAccounts(c echo.Context) error {
+	if err := checkQuery(c, []string{"end_user_id"}); err != nil {
+		return err
+	}
+	q := c.QueryParams()
+	endUserID := q.Get("end_user_id")
+	if q.Has("end_user_id") && (endUserID == "" || len(endUserID) > maxEndUserField*4) {
+		return badRequest("end_user_id must be the id given as end_user.id")
+	}
 	accts, err := s.store.ListAccounts(c.Request().Context(), tenantOf(c))
 	if err != nil {
 		return err
 	}
 	out := make([]accountJSON, 0, len(accts))
 	for _, a := range accts {
+		if endUserID != "" && (a.EndUser == nil || a.EndUser.ID != endUserID) {
+			continue
+		}
 		out = append(out, s.toAccountJSON(a))
 	}
 	return c.JSON(http.StatusOK, map[string]any{"data": out})

@@ -285,7 +285,7 @@ func TestNoSecretInRedisOrLogs(t *testing.T) {
 	tenantTok := h.token("tenant-a")
 	p := h.person()
 	_, loc := p.finish(p.authorize(p.startLink("tenant-a", appRedirect, ""), "admin@demo.example", "demo", "allow"))
-	browserID := loc.Query().Get("integrated_account_id")
+	browserID := h.linked("tenant-a", loc)
 	passwordID := h.linkPassword("tenant-a", "member@demo.example")
 	// Force a refresh and an error path, so their log lines exist too.
 	h.sim.Advance(9 * time.Hour)

@@ -69,12 +69,14 @@ func formatInterval(d time.Duration) string {
 	return out
 }
 
-// patchAccountBody is the body of PATCH /integrated-accounts/{id}: only events can be changed.
+// patchAccountBody is the body of PATCH /integrated-accounts/{id}: events and end_user can be
+// changed. EndUser is raw to tell an absent field (unchanged) from null (cleared).
 type patchAccountBody struct {
 	Events *struct {
 		Enabled  *bool   `json:"enabled"`
 		Interval *string `json:"interval"`
 	} `json:"events"`
+	EndUser json.RawMessage `json:"end_user"`
 }
 
 // patchAccount turns the account's change detection on or off and sets its interval. Turning it
@@ -84,10 +86,21 @@ func (s *Server) patchAccount(c echo.Context) error {
 	if err := bindJSON(c, &in); err != nil {
 		return err
 	}
-	if in.Events == nil {
-		return badRequest("give events: it is the only field that can be changed")
+	if in.Events == nil && in.EndUser == nil {
+		return badRequest("give events or end_user: the fields that can be changed")
 	}
-	if s.changes == nil || s.events == nil {
+	var endUser *store.EndUser
+	if in.EndUser != nil && string(in.EndUser) != "null" {
+		var e endUserJSON
+		if err := strictJSON(in.EndUser, &e); err != nil {
+			return newError(http.StatusBadRequest, "invalid_end_user", "end_user must be an object {id, organization_id, email, name} or null")
+		}
+		var err error
+		if endUser, err = e.toStore(); err != nil {
+			return err
+		}
+	}
+	if in.Events != nil && (s.changes == nil || s.events == nil) {
 		return newError(http.StatusNotImplemented, "not_configured", "change events are not configured on this gateway")
 	}
 	ctx := c.Request().Context()
@@ -98,15 +111,26 @@ func (s *Server) patchAccount(c echo.Context) error {
 	}
 	was := a.Events.Enabled
 	enabled, interval := was, a.Events.Interval
-	if in.Events.Enabled != nil {
-		enabled = *in.Events.Enabled
-	}
-	if in.Events.Interval != nil {
-		d, err := time.ParseDuration(*in.Events.Interval)
-		if err != nil || d < s.eventsMinInterval {
-			return badRequest(fmt.Sprintf("events.interval must be a duration such as \"10m\" of at least %s", formatInterval(s.eventsMinInterval)))
+	if in.Events != nil {
+		if in.Events.Enabled != nil {
+			enabled = *in.Events.Enabled
 		}
-		interval = d
+		if in.Events.Interval != nil {
+			d, err := time.ParseDuration(*in.Events.Interval)
+			if err != nil || d < s.eventsMinInterval {
+				return badRequest(fmt.Sprintf("events.interval must be a duration such as \"10m\" of at least %s", formatInterval(s.eventsMinInterval)))
+			}
+			interval = d
+		}
+	}
+	// Everything is checked: now write.
+	if in.EndUser != nil {
+		if a, err = s.store.SetEndUser(ctx, tenant, id, endUser); err != nil {
+			return accountError(err)
+		}
+	}
+	if in.Events == nil {
+		return c.JSON(http.StatusOK, s.toAccountJSON(a))
 	}
 	if a, err = s.store.SetEvents(ctx, tenant, id, enabled, interval); err != nil {
 		return accountError(err)

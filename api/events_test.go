@@ -52,7 +52,7 @@ func TestAccountLifecycleEvents(t *testing.T) {
 	h := newHarness(t, harnessOptions{sim: podiosim.Config{AccessTokenTTL: time.Hour}})
 	p := h.person()
 	_, loc := p.finish(p.authorize(p.startLink("tenant-a", appRedirect, ""), "admin@demo.example", "demo", "allow"))
-	id := loc.Query().Get("integrated_account_id")
+	id := h.linked("tenant-a", loc)
 	tok := h.token("tenant-a")
 
 	h.sim.Advance(29 * 24 * time.Hour)
@@ -64,7 +64,7 @@ func TestAccountLifecycleEvents(t *testing.T) {
 		}
 	}
 	p2 := h.person()
-	if _, loc = p2.finish(p2.authorize(p2.startLink("tenant-a", appRedirect, id), "admin@demo.example", "demo", "allow")); loc.Query().Get("integrated_account_id") != id {
+	if _, loc = p2.finish(p2.authorize(p2.startLink("tenant-a", appRedirect, id), "admin@demo.example", "demo", "allow")); h.linked("tenant-a", loc) != id {
 		t.Fatalf("re-link: %v", loc)
 	}
 	_, creds, err := h.replicas[0].store.LoadCredentials(t.Context(), "tenant-a", id)

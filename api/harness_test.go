@@ -115,6 +115,9 @@ type harnessOptions struct {
 	// spans (handler, Redis, Podio calls).
 	metricsToken string
 	spans        *tracetest.SpanRecorder
+	// maxOpen is the store's limit of open link tokens and picker sessions per tenant (0: the
+	// default).
+	maxOpen int
 }
 
 // replica is one gateway instance: its own Redis client, store, credential manager and server.
@@ -220,7 +223,7 @@ func (h *harness) newReplica(o harnessOptions, ver *tenantauth.Verifier) *replic
 			t.Fatal(err)
 		}
 	}
-	st, err := store.New(store.Options{Client: rc, Prefix: h.rdb.Prefix, Ring: h.ring, Now: h.clock.Now})
+	st, err := store.New(store.Options{Client: rc, Prefix: h.rdb.Prefix, Ring: h.ring, Now: h.clock.Now, MaxOpen: o.maxOpen})
 	if err != nil {
 		t.Fatal(err)
 	}

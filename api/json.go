@@ -1,7 +1,9 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"mime"
 )
@@ -15,4 +17,16 @@ func jsonDecoder(r io.Reader) *json.Decoder {
 func isJSON(contentType string) bool {
 	mt, _, err := mime.ParseMediaType(contentType)
 	return err == nil && mt == "application/json"
+}
+
+// strictJSON decodes one JSON value from b into v, refusing unknown fields and trailing data.
+func strictJSON(b []byte, v any) error {
+	dec := jsonDecoder(bytes.NewReader(b))
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("more than one JSON value")
+	}
+	return nil
 }

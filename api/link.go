@@ -4,8 +4,11 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
+	"net/mail"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 	"unicode"
@@ -30,11 +33,12 @@ func randomToken(n int) string {
 }
 
 type linkTokenRequest struct {
-	RedirectURI         string `json:"redirect_uri"`
-	IntegratedAccountID string `json:"integrated_account_id"`
-	AppName             string `json:"app_name"`
-	LogoURL             string `json:"logo_url"`
-	ReturnOrigin        string `json:"return_origin"`
+	RedirectURI         string       `json:"redirect_uri"`
+	IntegratedAccountID string       `json:"integrated_account_id"`
+	AppName             string       `json:"app_name"`
+	LogoURL             string       `json:"logo_url"`
+	ReturnOrigin        string       `json:"return_origin"`
+	EndUser             *endUserJSON `json:"end_user"`
 }
 
 type linkTokenResponse struct {
@@ -66,6 +70,10 @@ func (s *Server) createLinkToken(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	endUser, err := req.EndUser.toStore()
+	if err != nil {
+		return err
+	}
 	ctx := c.Request().Context()
 	tenant := tenantOf(c)
 	if req.IntegratedAccountID != "" {
@@ -77,9 +85,9 @@ func (s *Server) createLinkToken(c echo.Context) error {
 	expires := s.now().Add(s.linkTTL).UTC().Truncate(time.Second)
 	if err := s.store.PutLinkToken(ctx, token, store.LinkToken{
 		Tenant: tenant, RedirectURI: req.RedirectURI, AccountID: req.IntegratedAccountID, ExpiresAt: expires,
-		AppName: req.AppName, LogoURL: req.LogoURL, ReturnOrigin: origin,
+		AppName: req.AppName, LogoURL: req.LogoURL, ReturnOrigin: origin, EndUser: endUser,
 	}); err != nil {
-		return err
+		return limitError(err)
 	}
 	return c.JSON(http.StatusCreated, linkTokenResponse{
 		LinkToken: token, LinkURL: s.publicURL.JoinPath("link", token).String(), ExpiresAt: expires,
@@ -288,29 +296,42 @@ func (s *Server) linkCallback(c echo.Context) error {
 		if err != nil {
 			return err
 		}
+		if lt.EndUser != nil {
+			if acct, err = s.store.SetEndUser(ctx, lt.Tenant, lt.AccountID, lt.EndUser); err != nil {
+				return err
+			}
+		}
 		if prev.Status != store.StatusActive {
 			s.emitAccount(ctx, events.IntegratedAccountReactivated, acct)
 		}
 	} else {
 		acct, err = s.store.CreateAccount(ctx, store.Account{
 			Tenant: lt.Tenant, Provider: providerPodio, Status: "active", GrantType: grantAuthorizationCode,
-			PodioUserID: who.id, Name: who.name, Email: who.email,
+			PodioUserID: who.id, Name: who.name, Email: who.email, EndUser: lt.EndUser,
 		}, credentialsOf(tok))
 		if err != nil {
 			return err
 		}
 		s.emitAccount(ctx, events.IntegratedAccountCreated, acct)
 	}
-	if lt.RedirectURI == "" {
-		return s.linkResult(c, lt, linkOutcome{AccountID: acct.ID, Name: acct.Name})
+	// The browser learns only a single-use code; the tenant's backend exchanges it for the account
+	// (POST /link-results), so a replayed or forged redirect cannot attach another customer's
+	// account.
+	result := "lr_" + randomToken(32)
+	if err := s.store.PutLinkResult(ctx, result, store.LinkResult{Tenant: lt.Tenant, AccountID: acct.ID, LinkToken: lt.Digest,
+		Reauthorized: lt.AccountID != "", EndUser: lt.EndUser}, s.linkTTL); err != nil {
+		return err
 	}
-	return c.Redirect(http.StatusFound, withQuery(lt.RedirectURI, url.Values{"integrated_account_id": {acct.ID}}))
+	if lt.RedirectURI == "" {
+		return s.linkResult(c, lt, linkOutcome{LinkResult: result, Name: acct.Name})
+	}
+	return c.Redirect(http.StatusFound, withQuery(lt.RedirectURI, url.Values{"link_result": {result}}))
 }
 
-// linkOutcome is how a browser link ended: an account, or an error code and description (the
-// same ones a redirect_uri receives).
+// linkOutcome is how a browser link ended: a link result code to exchange for the account, or an
+// error code and description (the same ones a redirect_uri receives).
 type linkOutcome struct {
-	AccountID, Name         string
+	LinkResult, Name        string
 	Error, ErrorDescription string
 }
 
@@ -382,4 +403,108 @@ func (s *Server) linkPage(c echo.Context, status int, title, detail string) erro
 		Title, Detail string
 		Error         bool
 	}{title, detail, status >= 400}, pageOptions{})
+}
+
+// linkResultRequest is the body of POST /link-results.
+type linkResultRequest struct {
+	LinkResult string `json:"link_result"`
+	// LinkToken, when given, must be the link token the result came from.
+	LinkToken string `json:"link_token"`
+}
+
+// linkResultResponse is the answer of POST /link-results.
+type linkResultResponse struct {
+	IntegratedAccount accountJSON  `json:"integrated_account"`
+	Reauthorized      bool         `json:"reauthorized"`
+	EndUser           *endUserJSON `json:"end_user"`
+}
+
+// validLinkResult is the shape of a link result code: "lr_" and 43 base64url characters.
+var validLinkResult = regexp.MustCompile(`^lr_[A-Za-z0-9_-]{43}$`)
+
+// exchangeLinkResult answers POST /link-results: the tenant's backend learns which account a
+// browser link made, once, and only for the tenant whose link token it was.
+func (s *Server) exchangeLinkResult(c echo.Context) error {
+	var req linkResultRequest
+	if err := bindJSON(c, &req); err != nil {
+		return err
+	}
+	if !validLinkResult.MatchString(req.LinkResult) {
+		return newError(http.StatusBadRequest, "invalid_link_result", "link_result must be the lr_... code the browser came back with")
+	}
+	if req.LinkToken != "" && len(req.LinkToken) > 256 {
+		return badRequest("link_token is too long")
+	}
+	ctx := c.Request().Context()
+	tenant := tenantOf(c)
+	r, err := s.store.TakeLinkResult(ctx, tenant, req.LinkResult, req.LinkToken)
+	if errors.Is(err, unified.ErrNotFound) {
+		return newError(http.StatusNotFound, "not_found", "link result not found: unknown, already exchanged, expired (after 10 minutes at most) or from another link token")
+	}
+	if err != nil {
+		return err
+	}
+	a, err := s.store.GetAccount(ctx, tenant, r.AccountID)
+	if err != nil {
+		return err
+	}
+	out := s.toAccountJSON(a)
+	return c.JSON(http.StatusOK, linkResultResponse{IntegratedAccount: out, Reauthorized: r.Reauthorized, EndUser: out.EndUser})
+}
+
+// endUserJSON is the tenant's reference to its own customer, as the API shows and takes it.
+type endUserJSON struct {
+	ID             string `json:"id"`
+	OrganizationID string `json:"organization_id,omitempty"`
+	Email          string `json:"email,omitempty"`
+	Name           string `json:"name,omitempty"`
+}
+
+// maxEndUserField bounds each end_user field, in characters.
+const maxEndUserField = 256
+
+// toStore checks an end user given by the tenant; nil stays nil.
+func (e *endUserJSON) toStore() (*store.EndUser, error) {
+	if e == nil {
+		return nil, nil
+	}
+	for _, f := range []struct{ name, v string }{
+		{"id", e.ID}, {"organization_id", e.OrganizationID}, {"email", e.Email}, {"name", e.Name},
+	} {
+		if !utf8.ValidString(f.v) || utf8.RuneCountInString(f.v) > maxEndUserField || strings.IndexFunc(f.v, unicode.IsControl) >= 0 {
+			return nil, newError(http.StatusBadRequest, "invalid_end_user",
+				fmt.Sprintf("end_user.%s must be at most %d characters of text without control characters", f.name, maxEndUserField))
+		}
+	}
+	if strings.TrimSpace(e.ID) == "" {
+		return nil, newError(http.StatusBadRequest, "invalid_end_user", "end_user.id is required: your own id of the customer")
+	}
+	if e.Email != "" {
+		if a, err := mail.ParseAddress(e.Email); err != nil || a.Address != e.Email {
+			return nil, newError(http.StatusBadRequest, "invalid_end_user", "end_user.email must be an e-mail address such as ada@example.com")
+		}
+	}
+	return &store.EndUser{ID: e.ID, OrganizationID: e.OrganizationID, Email: e.Email, Name: e.Name}, nil
+}
+
+func endUserOf(e *store.EndUser) *endUserJSON {
+	if e == nil {
+		return nil
+	}
+	return &endUserJSON{ID: e.ID, OrganizationID: e.OrganizationID, Email: e.Email, Name: e.Name}
+}
+
+// limitError answers a tenant at one of its storage limits with 429 and when to try again.
+func limitError(err error) error {
+	le, ok := errors.AsType[*store.LimitError](err)
+	if !ok {
+		return err
+	}
+	code := "too_many_" + strings.ReplaceAll(le.What, " ", "_")
+	e := &Error{Status: http.StatusTooManyRequests, Code: code,
+		Message: fmt.Sprintf("the tenant holds %d open %s, the most it may; use or let some expire first", le.Limit, le.What), Err: err}
+	if !le.Until.IsZero() {
+		e.RetryAfter = max(int(time.Until(le.Until).Seconds())+1, 1)
+	}
+	return e
 }

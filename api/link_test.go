@@ -7,7 +7,10 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -126,6 +129,30 @@ func (p *person) finish(callback string) (response, *url.URL) {
 	return r, loc
 }
 
+// exchange trades a link result for the account (POST /link-results as tenant) and returns the
+// account id.
+func (h *harness) exchange(tenant, result string) string {
+	h.t.Helper()
+	r := h.do("POST", "/link-results", h.token(tenant), map[string]any{"link_result": result})
+	if r.status != http.StatusOK {
+		h.t.Fatalf("POST /link-results: %d %s", r.status, r.body)
+	}
+	var out struct {
+		IntegratedAccount struct{ ID string } `json:"integrated_account"`
+	}
+	r.json(h.t, &out)
+	return out.IntegratedAccount.ID
+}
+
+// linked is the account a link redirect names, through its link_result.
+func (h *harness) linked(tenant string, loc *url.URL) string {
+	h.t.Helper()
+	if loc.Query().Has("integrated_account_id") {
+		h.t.Fatalf("the redirect names the account itself: %v", loc)
+	}
+	return h.exchange(tenant, loc.Query().Get("link_result"))
+}
+
 const appRedirect = "https://app.example/linked?session=42"
 
 func TestLinkFlowEndToEnd(t *testing.T) {
@@ -140,9 +167,9 @@ func TestLinkFlowEndToEnd(t *testing.T) {
 	if r.status != http.StatusFound || loc == nil || loc.Host != "app.example" || loc.Query().Get("session") != "42" {
 		t.Fatalf("callback: %d → %v, want the app's redirect_uri with its own query kept", r.status, loc)
 	}
-	id := loc.Query().Get("integrated_account_id")
+	id := h.linked("tenant-a", loc)
 	if !strings.HasPrefix(id, "ia_") {
-		t.Fatalf("redirect carries integrated_account_id %q", id)
+		t.Fatalf("the link result names account %q", id)
 	}
 	acct := h.do("GET", "/integrated-accounts/"+id, h.token("tenant-a"), nil)
 	var a struct {
@@ -182,7 +209,7 @@ func TestLinkFlowRefusals(t *testing.T) {
 	t.Run("denied consent", func(t *testing.T) {
 		p := h.person()
 		r, loc := p.finish(p.authorize(p.startLink("tenant-a", appRedirect, ""), "admin@demo.example", "demo", "deny"))
-		if r.status != http.StatusFound || loc.Query().Get("error") != "access_denied" || loc.Query().Get("integrated_account_id") != "" {
+		if r.status != http.StatusFound || loc.Query().Get("error") != "access_denied" || loc.Query().Get("link_result") != "" {
 			t.Errorf("denied: %d → %v, want redirect with error=access_denied", r.status, loc)
 		}
 	})
@@ -193,7 +220,7 @@ func TestLinkFlowRefusals(t *testing.T) {
 			t.Errorf("callback without the starting browser's cookie: %d, want 400", r.status)
 		}
 		// The state was not consumed by the stranger: the right browser still completes.
-		if r, loc := p.finish(callback); r.status != http.StatusFound || loc.Query().Get("integrated_account_id") == "" {
+		if r, loc := p.finish(callback); r.status != http.StatusFound || loc.Query().Get("link_result") == "" {
 			t.Errorf("the starting browser after a stranger's attempt: %d → %v", r.status, loc)
 		}
 	})
@@ -288,7 +315,7 @@ func TestReauthorizeNeedsReauthAccount(t *testing.T) {
 	h := newHarness(t, harnessOptions{sim: podiosim.Config{AccessTokenTTL: time.Hour}})
 	p := h.person()
 	_, loc := p.finish(p.authorize(p.startLink("tenant-a", appRedirect, ""), "admin@demo.example", "demo", "allow"))
-	id := loc.Query().Get("integrated_account_id")
+	id := h.linked("tenant-a", loc)
 	tok := h.token("tenant-a")
 	if r := h.do("POST", "/integrated-accounts/"+id+"/check", tok, nil); r.status != http.StatusOK {
 		t.Fatalf("check of a fresh account: %d %s", r.status, r.body)
@@ -317,8 +344,8 @@ func TestReauthorizeNeedsReauthAccount(t *testing.T) {
 	// The same user revives it.
 	p3 := h.person()
 	_, loc = p3.finish(p3.authorize(p3.startLink("tenant-a", appRedirect, id), "admin@demo.example", "demo", "allow"))
-	if loc.Query().Get("integrated_account_id") != id {
-		t.Fatalf("re-link → %v, want integrated_account_id=%s", loc, id)
+	if got := h.linked("tenant-a", loc); got != id {
+		t.Fatalf("re-link → account %s, want %s", got, id)
 	}
 	if r := h.do("POST", "/integrated-accounts/"+id+"/check", tok, nil); r.status != http.StatusOK {
 		t.Fatalf("check after re-link: %d %s", r.status, r.body)
@@ -422,13 +449,14 @@ func TestLinkResultPages(t *testing.T) {
 			"admin@demo.example", "demo", "allow")
 		r, _ := p.finish(callback)
 		body := string(r.body)
-		id := regexp.MustCompile(`Account id: <code id="account-id">(ia_[^<]+)</code>`).FindStringSubmatch(body)
-		if r.status != http.StatusOK || id == nil || !strings.Contains(body, "Connected ") ||
+		if r.status != http.StatusOK || !strings.Contains(body, "Connected ") || strings.Contains(body, "ia_") ||
 			!strings.Contains(r.header.Get("Content-Security-Policy"), "script-src 'self'") || !strings.Contains(body, `<script src="/ui/link.js">`) {
 			t.Fatalf("success page: %d %s", r.status, body)
 		}
+		result := dataAttrs(r.body)["data-link-result"]
+		id := h.exchange("tenant-a", result)
 		var acct map[string]any
-		if g := h.do("GET", "/integrated-accounts/"+id[1], h.token("tenant-a"), nil); g.status != http.StatusOK {
+		if g := h.do("GET", "/integrated-accounts/"+id, h.token("tenant-a"), nil); g.status != http.StatusOK {
 			t.Fatalf("the account on the page: %d", g.status)
 		} else {
 			g.json(t, &acct)
@@ -437,7 +465,7 @@ func TestLinkResultPages(t *testing.T) {
 			t.Errorf("success page does not name %q: %s", acct["name"], body)
 		}
 		want := map[string]string{"data-return-origin": origin, "data-type": "dirgate:linked",
-			"data-integrated-account-id": id[1], "data-name": acct["name"].(string)}
+			"data-link-result": result, "data-name": acct["name"].(string)}
 		if diff := cmp.Diff(want, dataAttrs(r.body)); diff != "" {
 			t.Errorf("popup message data (-want +got):\n%s", diff)
 		}
@@ -460,7 +488,7 @@ func TestLinkResultPages(t *testing.T) {
 	t.Run("mismatch without return_origin", func(t *testing.T) {
 		p := h.person()
 		_, loc := p.finish(p.authorize(p.startLink("tenant-a", appRedirect, ""), "admin@demo.example", "demo", "allow"))
-		id := loc.Query().Get("integrated_account_id")
+		id := h.linked("tenant-a", loc)
 		p2 := h.person()
 		r, _ := p2.finish(p2.authorize(p2.continueLink(p2.createLink("tenant-a", map[string]any{"integrated_account_id": id})),
 			"member@demo.example", "demo", "allow"))
@@ -480,4 +508,192 @@ func TestLinkResultPages(t *testing.T) {
 			t.Errorf("link.js: %d %v", r.status, r.header)
 		}
 	})
+}
+
+// TestLinkResultExchange: the browser learns only a single-use code; the tenant's backend learns
+// the account by exchanging it, once, with its own token (and, if it says so, only for its own
+// link token). A customer who replays a redirect, or types another customer's account id into
+// one, attaches nothing.
+func TestLinkResultExchange(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{replicas: 2, allowPassword: true})
+	p := h.person()
+	linkURL := p.createLink("tenant-a", map[string]any{"redirect_uri": appRedirect,
+		"end_user": map[string]any{"id": "cust-42", "organization_id": "org-7", "email": "ops@customer.example", "name": "Customer Ops"}})
+	linkToken := linkURL[strings.LastIndex(linkURL, "/")+1:]
+	_, loc := p.finish(p.authorize(p.continueLink(linkURL), "admin@demo.example", "demo", "allow"))
+	result := loc.Query().Get("link_result")
+	if !strings.HasPrefix(result, "lr_") || loc.Query().Has("integrated_account_id") {
+		t.Fatalf("redirect %v: want a link_result and no account id", loc)
+	}
+	exchange := func(replica int, tenant string, body map[string]any) response {
+		return h.call(h.browser(), "POST", h.replicas[replica].ts.URL, "/link-results", h.token(tenant), body)
+	}
+
+	// Another tenant, or the right tenant naming another link token, learns nothing and uses
+	// nothing up.
+	if r := exchange(0, "tenant-b", map[string]any{"link_result": result}); r.status != http.StatusNotFound {
+		t.Errorf("another tenant's exchange: %d %s, want 404", r.status, r.body)
+	}
+	if r := exchange(1, "tenant-a", map[string]any{"link_result": result, "link_token": "lt_someotherlinktoken"}); r.status != http.StatusNotFound {
+		t.Errorf("exchange for another link token: %d %s, want 404", r.status, r.body)
+	}
+	// The owner, on another replica, with its link token.
+	r := exchange(1, "tenant-a", map[string]any{"link_result": result, "link_token": linkToken})
+	if r.status != http.StatusOK {
+		t.Fatalf("exchange: %d %s", r.status, r.body)
+	}
+	var out struct {
+		IntegratedAccount map[string]any `json:"integrated_account"`
+		Reauthorized      bool           `json:"reauthorized"`
+		EndUser           map[string]any `json:"end_user"`
+	}
+	r.json(t, &out)
+	wantEnd := map[string]any{"id": "cust-42", "organization_id": "org-7", "email": "ops@customer.example", "name": "Customer Ops"}
+	if diff := cmp.Diff(wantEnd, out.EndUser); diff != "" || out.Reauthorized {
+		t.Errorf("exchange answer: reauthorized %v, end_user (-want +got):\n%s", out.Reauthorized, diff)
+	}
+	id, _ := out.IntegratedAccount["id"].(string)
+	if diff := cmp.Diff(wantEnd, out.IntegratedAccount["end_user"]); diff != "" || !strings.HasPrefix(id, "ia_") {
+		t.Errorf("account %v: end_user (-want +got):\n%s", out.IntegratedAccount, diff)
+	}
+	// Single use, on every replica.
+	for i := range h.replicas {
+		if r := exchange(i, "tenant-a", map[string]any{"link_result": result}); r.status != http.StatusNotFound {
+			t.Errorf("second exchange on replica %d: %d, want 404", i, r.status)
+		}
+	}
+	// A forged redirect naming the account id gives the attacker no code to exchange.
+	if r := exchange(0, "tenant-a", map[string]any{"link_result": id}); r.status != http.StatusBadRequest || r.errorCode(t) != "invalid_link_result" {
+		t.Errorf("an account id as link_result: %d %s, want 400 invalid_link_result", r.status, r.body)
+	}
+
+	// The end user is on the account: listed, filtered, patched, cleared.
+	tok := h.token("tenant-a")
+	other := h.linkPassword("tenant-a", "member@demo.example")
+	list := func(q string) []string {
+		t.Helper()
+		var l struct{ Data []struct{ ID string } }
+		r := h.do("GET", "/integrated-accounts"+q, tok, nil)
+		if r.status != http.StatusOK {
+			t.Fatalf("GET /integrated-accounts%s: %d %s", q, r.status, r.body)
+		}
+		r.json(t, &l)
+		var ids []string
+		for _, a := range l.Data {
+			ids = append(ids, a.ID)
+		}
+		return ids
+	}
+	if got := list("?end_user_id=cust-42"); !slices.Equal(got, []string{id}) {
+		t.Errorf("filter by end user: %v, want [%s]", got, id)
+	}
+	if got := list(""); len(got) != 2 {
+		t.Errorf("unfiltered: %v", got)
+	}
+	if r := h.do("PATCH", "/integrated-accounts/"+other, tok, map[string]any{"end_user": map[string]any{"id": "cust-42"}}); r.status != http.StatusOK {
+		t.Fatalf("PATCH end_user: %d %s", r.status, r.body)
+	}
+	if got := list("?end_user_id=cust-42"); len(got) != 2 {
+		t.Errorf("after PATCH: %v, want both accounts", got)
+	}
+	if r := h.do("PATCH", "/integrated-accounts/"+other, tok, map[string]any{"end_user": nil}); r.status != http.StatusOK {
+		t.Fatalf("PATCH end_user null: %d %s", r.status, r.body)
+	}
+	if got := list("?end_user_id=cust-42"); !slices.Equal(got, []string{id}) {
+		t.Errorf("after clearing: %v", got)
+	}
+	// Bad input is refused and changes nothing.
+	for _, bad := range []map[string]any{
+		{"end_user": map[string]any{"id": ""}},
+		{"end_user": map[string]any{"id": "x", "email": "not an address"}},
+		{"end_user": map[string]any{"id": "x\u0000y"}},
+		{"end_user": map[string]any{"id": strings.Repeat("x", 257)}},
+		{"end_user": map[string]any{"id": "x", "extra": 1}},
+		{"end_user": "cust-42"},
+		{"end_user": map[string]any{"id": "x"}, "events": map[string]any{"interval": "1ms"}},
+	} {
+		if r := h.do("PATCH", "/integrated-accounts/"+id, tok, bad); r.status != http.StatusBadRequest {
+			t.Errorf("PATCH %v: %d %s, want 400", bad, r.status, r.body)
+		}
+		if r := h.do("POST", "/link-tokens", tok, map[string]any{"end_user": bad["end_user"]}); bad["events"] == nil && r.status != http.StatusBadRequest {
+			t.Errorf("POST /link-tokens %v: %d %s, want 400", bad, r.status, r.body)
+		}
+	}
+	if got := list("?end_user_id=cust-42"); !slices.Equal(got, []string{id}) {
+		t.Errorf("a refused PATCH changed the end user: %v", got)
+	}
+	for _, q := range []string{"?end_user_id=", "?end_user=x"} {
+		if r := h.do("GET", "/integrated-accounts"+q, tok, nil); r.status != http.StatusBadRequest {
+			t.Errorf("GET /integrated-accounts%s: %d, want 400", q, r.status)
+		}
+	}
+
+	// A code not exchanged in time is gone.
+	p2 := h.person()
+	_, loc = p2.finish(p2.authorize(p2.startLink("tenant-a", appRedirect, ""), "admin@demo.example", "demo", "allow"))
+	late := loc.Query().Get("link_result")
+	h.rdb.Del(t.Context(), h.rdb.Keys(t.Context(), h.rdb.Prefix+"linkres:*").Val()...) // as Redis expiry would
+	if r := exchange(0, "tenant-a", map[string]any{"link_result": late}); r.status != http.StatusNotFound {
+		t.Errorf("an expired code: %d, want 404", r.status)
+	}
+}
+
+// TestOpenLinkTokensAndPickerSessionsAreCapped: a tenant holds at most DIRGATE_TENANT_MAX_OPEN
+// unexpired link tokens (and, apart, picker sessions), checked atomically across replicas; past
+// it, 429 with Retry-After and nothing stored. Using a link token frees its place.
+func TestOpenLinkTokensAndPickerSessionsAreCapped(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{replicas: 3, maxOpen: 5, allowPassword: true})
+	tok := h.token("tenant-cap")
+	acct := h.linkPassword("tenant-cap", "admin@demo.example")
+	for _, kind := range []struct {
+		path, code string
+		body       map[string]any
+	}{
+		{"/link-tokens", "too_many_link_tokens", map[string]any{}},
+		{"/picker-sessions", "too_many_picker_sessions", map[string]any{"integrated_account_id": acct, "return_origin": "https://app.example"}},
+	} {
+		t.Run(kind.code, func(t *testing.T) {
+			var ok, refused atomic.Int32
+			var wg sync.WaitGroup
+			for i := range 20 {
+				wg.Go(func() {
+					r := h.call(h.browser(), "POST", h.replicas[i%3].ts.URL, kind.path, tok, kind.body)
+					switch {
+					case r.status == http.StatusCreated:
+						ok.Add(1)
+					case r.status == http.StatusTooManyRequests && r.errorCode(t) == kind.code && r.header.Get("Retry-After") != "":
+						refused.Add(1)
+					default:
+						t.Errorf("%s: %d %s", kind.path, r.status, r.body)
+					}
+				})
+			}
+			wg.Wait()
+			if ok.Load() != 5 || refused.Load() != 15 {
+				t.Errorf("%d created, %d refused; want 5 and 15", ok.Load(), refused.Load())
+			}
+			if r := h.do("POST", kind.path, h.token("tenant-other"), kind.body); kind.path == "/link-tokens" && r.status != http.StatusCreated {
+				t.Errorf("another tenant is not limited by this one: %d", r.status)
+			}
+		})
+	}
+	// Nothing is stored for a refused request: 5 link tokens of tenant-cap, 1 of tenant-other.
+	if keys := h.rdb.Keys(t.Context(), h.rdb.Prefix+"link:*").Val(); len(keys) != 6 {
+		t.Errorf("%d link tokens stored, want 6", len(keys))
+	}
+	// A link token that is used frees its place.
+	p := h.person()
+	var urls []string
+	for range 5 {
+		urls = append(urls, p.createLink("tenant-free", map[string]any{}))
+	}
+	if r := h.do("POST", "/link-tokens", h.token("tenant-free"), map[string]any{}); r.status != http.StatusTooManyRequests {
+		t.Fatalf("a sixth link token: %d, want 429", r.status)
+	}
+	p.continueLink(urls[0])
+	if r := h.do("POST", "/link-tokens", h.token("tenant-free"), map[string]any{}); r.status != http.StatusCreated {
+		t.Errorf("after one was used: %d %s, want 201", r.status, r.body)
+	}
 }

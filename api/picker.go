@@ -71,7 +71,7 @@ func (s *Server) createPickerSession(c echo.Context) error {
 		Tenant: tenant, AccountID: req.IntegratedAccountID, MultiSelect: req.MultiSelect,
 		OrganizationIDs: req.OrganizationIDs, ReturnOrigin: origin, ExpiresAt: expires,
 	}); err != nil {
-		return err
+		return limitError(err)
 	}
 	return c.JSON(http.StatusCreated, pickerSessionResponse{
 		URL: s.publicURL.JoinPath("picker", token).String(), ExpiresAt: expires,

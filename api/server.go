@@ -257,6 +257,7 @@ func New(o Options) (*Server, error) {
 	// catch-all that would turn every 405 into a 404.
 	auth := s.requireTenant
 	e.POST("/link-tokens", s.createLinkToken, auth)
+	e.POST("/link-results", s.exchangeLinkResult, auth)
 	e.POST("/picker-sessions", s.createPickerSession, auth)
 	e.POST("/integrated-accounts", s.createAccount, auth)
 	e.GET("/integrated-accounts", s.listAccounts, auth)

@@ -169,7 +169,7 @@ func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger)
 	if err := tel.instrumentRedis(rc); err != nil {
 		return nil, err
 	}
-	st, err := store.New(store.Options{Client: rc, Prefix: cfg.RedisPrefix, Ring: ring})
+	st, err := store.New(store.Options{Client: rc, Prefix: cfg.RedisPrefix, Ring: ring, MaxOpen: cfg.TenantMaxOpen})
 	if err != nil {
 		return nil, err
 	}

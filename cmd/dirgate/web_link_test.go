@@ -93,7 +93,7 @@ func (d devServer) linkURL(t *testing.T) string {
 	var lt struct {
 		LinkURL string `json:"link_url"`
 	}
-	if st := d.call(t, "POST", "/link-tokens", map[string]any{"app_name": "Acme HR"}, &lt); st != http.StatusCreated || lt.LinkURL == "" {
+	if st := d.call(t, "POST", "/link-tokens", map[string]any{"app_name": "Acme HR", "end_user": map[string]any{"id": "customer-7"}}, &lt); st != http.StatusCreated || lt.LinkURL == "" {
 		t.Fatalf("POST /link-tokens: %d %+v", st, lt)
 	}
 	return lt.LinkURL
@@ -123,7 +123,9 @@ func (o *origins) listen(ctx context.Context) {
 
 // TestBrowserLinkFlow is the hosted link flow as a person goes through it in Chromium against
 // "dirgate dev": the link page, Continue, the simulator's sign-in and consent, Allow, and the
-// success page with the new account's id, which then answers on /unified/user-directory/me.
+// success page. The page carries only a single-use link result, which the tenant's backend
+// exchanges (POST /link-results) for the new account; that account then answers on
+// /unified/user-directory/me, and the result cannot be exchanged twice.
 // Denying consent ends on the error page. Chromium may talk to the gateway and Podio only.
 func TestBrowserLinkFlow(t *testing.T) {
 	ctx := browsertest.New(t)
@@ -150,7 +152,8 @@ func TestBrowserLinkFlow(t *testing.T) {
 	}
 
 	// Allow: the success page.
-	var heading, accountID, title string
+	var heading, result, title string
+	var hasResult bool
 	browsertest.Run(t, ctx,
 		network.Enable(),
 		chromedp.Navigate(dev.linkURL(t)),
@@ -166,14 +169,33 @@ func TestBrowserLinkFlow(t *testing.T) {
 	browsertest.Run(t, ctx, chromedp.EmulateViewport(1280, 900))
 	browsertest.Run(t, ctx,
 		signIn(ctx, "allow", "podio-consent"),
-		chromedp.WaitVisible(`#account-id`, chromedp.ByQuery),
-		chromedp.Text(`#account-id`, &accountID, chromedp.ByQuery),
+		chromedp.WaitVisible(`h1.ok`, chromedp.ByQuery),
+		chromedp.AttributeValue(`#link-result`, "data-link-result", &result, &hasResult, chromedp.ByQuery),
 		chromedp.Text(`h1`, &title, chromedp.ByQuery),
 	)
 	browsertest.Screenshot(t, ctx, "link-success")
 	browsertest.CheckPage(t, ctx, "link success page")
-	if !strings.HasPrefix(accountID, "ia_") || !strings.HasPrefix(title, "Connected ") {
-		t.Fatalf("success page: heading %q, account id %q", title, accountID)
+	if !strings.HasPrefix(result, "lr_") || !strings.HasPrefix(title, "Connected ") {
+		t.Fatalf("success page: heading %q, link result %q", title, result)
+	}
+	var body string
+	browsertest.Run(t, ctx, chromedp.OuterHTML(`html`, &body, chromedp.ByQuery))
+	if strings.Contains(body, "ia_") {
+		t.Errorf("the success page names the account: %s", body)
+	}
+	var exchanged struct {
+		IntegratedAccount struct {
+			ID      string
+			EndUser struct{ ID string } `json:"end_user"`
+		} `json:"integrated_account"`
+	}
+	if st := dev.call(t, "POST", "/link-results", map[string]any{"link_result": result}, &exchanged); st != http.StatusOK ||
+		exchanged.IntegratedAccount.EndUser.ID != "customer-7" {
+		t.Fatalf("POST /link-results: %d %+v", st, exchanged)
+	}
+	accountID := exchanged.IntegratedAccount.ID
+	if st := dev.call(t, "POST", "/link-results", map[string]any{"link_result": result}, nil); st != http.StatusNotFound {
+		t.Errorf("a second exchange: %d, want 404", st)
 	}
 	var me map[string]any
 	if st := dev.call(t, "GET", "/unified/user-directory/me?integrated_account_id="+url.QueryEscape(accountID), nil, &me); st != http.StatusOK {
@@ -249,8 +271,8 @@ func TestBrowserLinkPopup(t *testing.T) {
 		Data   map[string]any `json:"data"`
 	}
 	// link runs one popup round: Continue, sign in, the decision; it returns the host's #result,
-	// the messages its window received and, after Allow, the account id the popup shows.
-	link := func(t *testing.T, decision string) (result map[string]any, got []message, accountID string) {
+	// the messages its window received and, after Allow, the link result the popup holds.
+	link := func(t *testing.T, decision string) (result map[string]any, got []message, linkResult string) {
 		var lt struct {
 			LinkURL string `json:"link_url"`
 		}
@@ -277,7 +299,8 @@ func TestBrowserLinkPopup(t *testing.T) {
 			chromedp.WaitVisible(done, chromedp.ByQuery),
 		)
 		if decision == "allow" {
-			browsertest.Run(t, popup, chromedp.Text(`#account-id`, &accountID, chromedp.ByQuery))
+			var ok bool
+			browsertest.Run(t, popup, chromedp.AttributeValue(`#link-result`, "data-link-result", &linkResult, &ok, chromedp.ByQuery))
 		}
 
 		var res, messages string
@@ -296,17 +319,25 @@ func TestBrowserLinkPopup(t *testing.T) {
 		if err := json.Unmarshal([]byte(messages), &got); err != nil {
 			t.Fatalf("messages %q: %v", messages, err)
 		}
-		return result, got, accountID
+		return result, got, linkResult
 	}
 
 	t.Run("allow", func(t *testing.T) {
-		result, got, accountID := link(t, "allow")
+		result, got, linkResult := link(t, "allow")
 		if len(got) != 1 || got[0].Origin != dev.gateway || got[0].Data["type"] != "dirgate:linked" ||
-			got[0].Data["integrated_account_id"] != accountID || got[0].Data["name"] == "" || len(got[0].Data) != 3 {
-			t.Errorf("the host received %+v, want one dirgate:linked message for %s from %s", got, accountID, dev.gateway)
+			got[0].Data["link_result"] != linkResult || got[0].Data["name"] == "" || len(got[0].Data) != 3 {
+			t.Errorf("the host received %+v, want one dirgate:linked message for %s from %s", got, linkResult, dev.gateway)
 		}
-		if !strings.HasPrefix(accountID, "ia_") || result["integrated_account_id"] != accountID || result["name"] == "" || len(result) != 2 {
-			t.Errorf("Dirgate.link resolved with %v, want {integrated_account_id: %s, name}", result, accountID)
+		if !strings.HasPrefix(linkResult, "lr_") || result["link_result"] != linkResult || result["name"] == "" || len(result) != 2 {
+			t.Errorf("Dirgate.link resolved with %v, want {link_result: %s, name}", result, linkResult)
+		}
+		// The host's backend learns the account.
+		var ex struct {
+			IntegratedAccount struct{ ID string } `json:"integrated_account"`
+		}
+		if st := dev.call(t, "POST", "/link-results", map[string]any{"link_result": linkResult}, &ex); st != http.StatusOK ||
+			!strings.HasPrefix(ex.IntegratedAccount.ID, "ia_") {
+			t.Errorf("exchanging the popup's link result: %d %+v", st, ex)
 		}
 	})
 	t.Run("deny", func(t *testing.T) {

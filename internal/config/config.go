@@ -39,6 +39,7 @@ type Config struct {
 	AllowPasswordGrant bool          `env:"DIRGATE_ALLOW_PASSWORD_GRANT" envDefault:"false" doc:"allow linking accounts with a Podio username and password"`
 	RefreshMargin      time.Duration `env:"DIRGATE_REFRESH_MARGIN" envDefault:"15m" doc:"refresh a Podio access token when less than this remains"`
 	LinkTokenTTL       time.Duration `env:"DIRGATE_LINK_TOKEN_TTL" envDefault:"10m" doc:"lifetime of a link token (at most 10m)"`
+	TenantMaxOpen      int           `env:"DIRGATE_TENANT_MAX_OPEN" envDefault:"1000" doc:"most unexpired link tokens, and separately picker sessions, one tenant may hold (more: 429)"`
 	RequestTimeout     time.Duration `env:"DIRGATE_REQUEST_TIMEOUT" envDefault:"30s" doc:"upper bound on the handling of one API request"`
 	PodioTimeout       time.Duration `env:"DIRGATE_PODIO_TIMEOUT" envDefault:"15s" doc:"timeout of one call to Podio"`
 	RedisTimeout       time.Duration `env:"DIRGATE_REDIS_TIMEOUT" envDefault:"500ms" doc:"dial, read and write timeout of Redis calls"`
@@ -330,6 +331,9 @@ func (c Config) Validate() error {
 	}
 	if c.CacheMaxStale < 0 {
 		add("DIRGATE_CACHE_MAX_STALE is %s: set 0 or a positive duration such as 1h", c.CacheMaxStale)
+	}
+	if c.TenantMaxOpen < 1 {
+		add("DIRGATE_TENANT_MAX_OPEN is %d: set at least 1 (default 1000)", c.TenantMaxOpen)
 	}
 	if c.PodioPageSize < 1 || c.PodioPageSize > MaxPodioPageSize {
 		add("DIRGATE_PODIO_PAGE_SIZE is %d: set 1 to %d (100 is Podio's documented default)", c.PodioPageSize, MaxPodioPageSize)

@@ -55,6 +55,7 @@ func TestLoadDefaults(t *testing.T) {
 		PodioAPIURL:        "https://api.podio.com/",
 		PodioAuthURL:       "https://podio.com/",
 		RefreshMargin:      15 * time.Minute,
+		TenantMaxOpen:      1000,
 		LinkTokenTTL:       10 * time.Minute,
 		RequestTimeout:     30 * time.Second,
 		PodioTimeout:       15 * time.Second,

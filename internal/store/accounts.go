@@ -51,6 +51,27 @@ type Account struct {
 	// Events is the account's change-detection setting and the outcome of its last poll. Records
 	// written before it existed read as disabled.
 	Events Events
+	// EndUser is the tenant's own reference to the customer the account belongs to; nil if none.
+	EndUser *EndUser
+}
+
+// EndUser is a tenant's reference to its own customer: opaque to dirgate, stored with the account
+// so the tenant can find the account of a customer and check a link result against the session
+// it started the link in.
+type EndUser struct {
+	ID             string `json:"id"`
+	OrganizationID string `json:"organization_id,omitempty"`
+	Email          string `json:"email,omitempty"`
+	Name           string `json:"name,omitempty"`
+}
+
+// endUserFields are the record fields holding e ("" for all when e is nil: cleared).
+func endUserFields(e *EndUser) []any {
+	var v EndUser
+	if e != nil {
+		v = *e
+	}
+	return []any{fEndUserID, v.ID, fEndUserOrg, v.OrganizationID, fEndUserEmail, v.Email, fEndUserName, v.Name}
 }
 
 // Refresh is the outcome of an account's token refreshes. The last successful one is
@@ -123,6 +144,10 @@ const (
 	fRefreshAt     = "refresh_last_attempt_at"
 	fRefreshErr    = "refresh_last_error"
 	fRefreshFails  = "refresh_failures"
+	fEndUserID     = "end_user_id"
+	fEndUserOrg    = "end_user_organization_id"
+	fEndUserEmail  = "end_user_email"
+	fEndUserName   = "end_user_name"
 	fScope         = "scope"
 	fAccessToken   = "access_token"
 	fRefreshToken  = "refresh_token"
@@ -222,6 +247,9 @@ func decodeAccount(id string, h map[string]string) (Account, error) {
 	}
 	if a.Version, err = strconv.ParseInt(h[fVersion], 10, 64); err != nil {
 		return Account{}, bad(fVersion, err)
+	}
+	if h[fEndUserID] != "" {
+		a.EndUser = &EndUser{ID: h[fEndUserID], OrganizationID: h[fEndUserOrg], Email: h[fEndUserEmail], Name: h[fEndUserName]}
 	}
 	a.Events.Enabled = h[fEventsEnabled] == "1"
 	a.Events.LastPollError = h[fEventsPollErr]
@@ -365,6 +393,9 @@ func (s *Store) CreateAccount(ctx context.Context, a Account, c Credentials) (Ac
 		fLastRefreshed, formatTime(a.LastRefreshedAt),
 		fVersion, "1",
 	}, sealed...)
+	if a.EndUser != nil {
+		fields = append(fields, endUserFields(a.EndUser)...)
+	}
 	created, err := createScript.Run(ctx, s.rdb, []string{s.recKey(a.ID)}, fields...).Int()
 	if err != nil {
 		return Account{}, fmt.Errorf("store: create account: %w", err)
@@ -583,6 +614,16 @@ func (s *Store) setStatus(ctx context.Context, tenant, id, status string, expect
 // issue time), by recording at in the account record.
 func (s *Store) RevokeProxyTokens(ctx context.Context, tenant, id string, at time.Time) (Account, error) {
 	a, _, err := s.update(ctx, tenant, id, -1, false, []any{fProxyNBF, formatTime(at), fUpdatedAt, formatTime(s.now())})
+	return a, err
+}
+
+// SetEndUser replaces the account's end user (nil clears it). It does not change the credentials
+// or their version.
+func (s *Store) SetEndUser(ctx context.Context, tenant, id string, e *EndUser) (Account, error) {
+	if e != nil && e.ID == "" {
+		return Account{}, fmt.Errorf("store: an end user needs an id: %w", unified.ErrInvalidInput)
+	}
+	a, _, err := s.update(ctx, tenant, id, -1, false, append(endUserFields(e), fUpdatedAt, formatTime(s.now())))
 	return a, err
 }
 

@@ -26,14 +26,21 @@ type Options struct {
 	Ring *crypt.Ring
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// MaxOpen is how many unexpired link tokens, and separately picker sessions, one tenant may
+	// hold at once; 0 means DefaultMaxOpen.
+	MaxOpen int
 }
+
+// DefaultMaxOpen is Options.MaxOpen's default.
+const DefaultMaxOpen = 1000
 
 // Store is dirgate's Redis-backed state. It is safe for concurrent use.
 type Store struct {
-	rdb    redis.UniversalClient
-	prefix string
-	ring   *crypt.Ring
-	now    func() time.Time
+	rdb     redis.UniversalClient
+	prefix  string
+	ring    *crypt.Ring
+	now     func() time.Time
+	maxOpen int
 }
 
 // New returns a Store. It does not contact Redis; see Ping.
@@ -54,7 +61,10 @@ func New(opts Options) (*Store, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Store{rdb: opts.Client, prefix: opts.Prefix, ring: opts.Ring, now: opts.Now}, nil
+	if opts.MaxOpen <= 0 {
+		opts.MaxOpen = DefaultMaxOpen
+	}
+	return &Store{rdb: opts.Client, prefix: opts.Prefix, ring: opts.Ring, now: opts.Now, maxOpen: opts.MaxOpen}, nil
 }
 
 // Ping checks that Redis answers.

@@ -494,6 +494,7 @@ func TestLinkTokenSingleUse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	lt.Digest = store.Digest(tok) // a taken token names itself by its digest
 	if diff := cmp.Diff(lt, got, cmpopts.EquateApproxTime(0)); diff != "" {
 		t.Fatalf("TakeLinkToken (-want +got):\n%s", diff)
 	}
@@ -749,6 +750,8 @@ func TestRedisHoldsNoPlaintext(t *testing.T) {
 			dump.WriteString(f.r.Get(ctx, k).Val() + "\n")
 		case "set":
 			dump.WriteString(strings.Join(f.r.SMembers(ctx, k).Val(), ",") + "\n")
+		case "zset":
+			dump.WriteString(strings.Join(f.r.ZRange(ctx, k, 0, -1).Val(), ",") + "\n")
 		default:
 			t.Errorf("unexpected key type %s for %s", typ, k)
 		}
@@ -947,5 +950,42 @@ func TestSealedTokenBoundToItsRecord(t *testing.T) {
 	// The victim's own record still opens.
 	if _, c, err := f.s.LoadCredentials(ctx, victim.Tenant, victim.ID); err != nil || c.AccessToken != "ACCESS-1-plaintext" {
 		t.Errorf("own credentials: %v, %v", c, err)
+	}
+}
+
+// TestOpenLimitFreesOnExpiry: the open link tokens a tenant may hold are counted until they
+// expire, on the store's clock; an expired one no longer counts, and a refused one is not stored.
+func TestOpenLimitFreesOnExpiry(t *testing.T) {
+	t.Parallel()
+	r := redistest.New(t)
+	c := newClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	s, err := store.New(store.Options{Client: r.Client, Prefix: r.Prefix, Ring: ring(t, key(t, "k1")), Now: c.Now, MaxOpen: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	put := func(tok string, ttl time.Duration) error {
+		return s.PutLinkToken(ctx, tok, store.LinkToken{Tenant: "t1", ExpiresAt: c.Now().Add(ttl)})
+	}
+	if err := put("a", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := put("b", 5*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	err = put("c", time.Minute)
+	le, ok := errors.AsType[*store.LimitError](err)
+	if !ok || le.Limit != 2 || !le.Until.Equal(c.Now().Add(time.Minute)) {
+		t.Fatalf("third token: %v, want a LimitError until the oldest expires", err)
+	}
+	if _, err := s.PeekLinkToken(ctx, "c"); !errors.Is(err, unified.ErrNotFound) {
+		t.Errorf("the refused token was stored: %v", err)
+	}
+	c.Advance(time.Minute + time.Millisecond)
+	if err := put("c", time.Minute); err != nil {
+		t.Errorf("after the oldest expired: %v", err)
+	}
+	if err := s.PutLinkToken(ctx, "d", store.LinkToken{Tenant: "t2", ExpiresAt: c.Now().Add(time.Minute)}); err != nil {
+		t.Errorf("another tenant: %v", err)
 	}
 }

@@ -8,7 +8,8 @@
  *   });
  *
  *   // link_url from POST /link-tokens
- *   const account = await Dirgate.link(linkUrl); // {integrated_account_id, name}
+ *   const result = await Dirgate.link(linkUrl); // {link_result, name}
+ *   // send result.link_result to your server; it calls POST /link-results to learn the account
  *
  * Call them from a click handler: browsers open popups only on a user gesture. Each opens a popup
  * and returns a Promise. It resolves with the page's result and rejects with an Error whose
@@ -83,12 +84,13 @@
     });
   }
 
-  // link opens a link page (the link_url of POST /link-tokens) and resolves with the linked
-  // account: {integrated_account_id, name}.
+  // link opens a link page (the link_url of POST /link-tokens) and resolves with the link's
+  // outcome: {link_result, name}. link_result is a single-use code for your server to exchange
+  // (POST /link-results) for the account: the browser never names an account itself.
   function link(linkUrl) {
     return open(linkUrl, 'dirgate-link', function (d, resolve, reject) {
-      if (d.type === 'dirgate:linked' && typeof d.integrated_account_id === 'string') {
-        resolve({ integrated_account_id: d.integrated_account_id, name: d.name });
+      if (d.type === 'dirgate:linked' && typeof d.link_result === 'string') {
+        resolve({ link_result: d.link_result, name: d.name });
       } else if (d.type === 'dirgate:link-failed') {
         reject(fail(String(d.error || 'link_failed'), 'dirgate: linking failed: ' + (d.error_description || d.error || ''),
           d.error_description));

@@ -10,7 +10,7 @@
   if (!origin || !window.opener || window.opener === window) { return; }
   var msg;
   if (d.type === "dirgate:linked") {
-    msg = { type: "dirgate:linked", integrated_account_id: d.integratedAccountId, name: d.name || "" };
+    msg = { type: "dirgate:linked", link_result: d.linkResult, name: d.name || "" };
   } else if (d.type === "dirgate:link-failed") {
     msg = { type: "dirgate:link-failed", error: d.error, error_description: d.errorDescription || "" };
   } else {
