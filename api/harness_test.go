@@ -118,6 +118,8 @@ type harnessOptions struct {
 	// maxOpen is the store's limit of open link tokens and picker sessions per tenant (0: the
 	// default).
 	maxOpen int
+	// idemMaxKeys is the idempotency store's limit of records per tenant (0: its default).
+	idemMaxKeys int
 }
 
 // replica is one gateway instance: its own Redis client, store, credential manager and server.
@@ -316,7 +318,7 @@ func (h *harness) newReplica(o harnessOptions, ver *tenantauth.Verifier) *replic
 			h.rdb.SRem(ctx, "asynq:queues", queue)
 		})
 	}
-	idem, err := idempotency.New(idempotency.Options{Client: rc, Prefix: h.rdb.Prefix})
+	idem, err := idempotency.New(idempotency.Options{Client: rc, Prefix: h.rdb.Prefix, MaxKeys: o.idemMaxKeys, Now: h.clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -31,7 +32,9 @@ var replayedHeaders = []string{echo.HeaderContentType, echo.HeaderLocation}
 // runs and its answer is kept (Options.Idempotency, 24 h); a request with the same key, route,
 // query and body gets that answer again (Idempotent-Replayed: true) without running; the same
 // key with another request is refused (422), and one that arrives while the first still runs
-// is told to retry (409 idempotency_in_progress). Server faults (5xx) and 408/429 answers are not
+// is told to retry (409 idempotency_in_progress); a new key beyond the tenant's limits
+// (Options.Idempotency's MaxKeys, MaxBytes) is refused (429 too_many_idempotency_keys). 4xx
+// answers are kept for a shorter time (ErrorRetention, 1 h). Server faults (5xx) and 408/429 answers are not
 // kept: retrying them is the point of the key. Requests without the header run as usual.
 func (s *Server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
@@ -62,6 +65,13 @@ func (s *Server) idempotent(next echo.HandlerFunc) echo.HandlerFunc {
 		case idempotency.InProgress:
 			return &Error{Status: http.StatusConflict, Code: "idempotency_in_progress",
 				Message: "a request with this Idempotency-Key is still running; retry shortly", RetryAfter: 1}
+		case idempotency.Full:
+			e := &Error{Status: http.StatusTooManyRequests, Code: "too_many_idempotency_keys",
+				Message: "the tenant holds as many Idempotency-Key records as it may; send the request without a new key, or retry after the oldest is forgotten"}
+			if !claim.RetryAt.IsZero() {
+				e.RetryAfter = max(int(time.Until(claim.RetryAt).Seconds())+1, 1)
+			}
+			return e
 		case idempotency.Mismatch:
 			return newError(http.StatusUnprocessableEntity, "idempotency_key_reused",
 				"this Idempotency-Key was used for another request (route, query or body); use a new key")

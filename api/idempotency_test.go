@@ -163,3 +163,44 @@ func TestIdempotencyKeyWhileRunning(t *testing.T) {
 		t.Errorf("%d Podio add calls, want 1", n)
 	}
 }
+
+// TestIdempotencyKeyLimit: a tenant holds a bounded number of Idempotency-Key records; a new
+// key beyond answers 429 too_many_idempotency_keys with Retry-After and does not run, while the
+// keys it holds still replay, requests without a key still run, and other tenants are unaffected.
+func TestIdempotencyKeyLimit(t *testing.T) {
+	t.Parallel()
+	h, tok, q := directorySetup(t, harnessOptions{idemMaxKeys: 2})
+	path := fmt.Sprintf("%s/workspaces/%d/members?%s", dir, 40001, q)
+	send := func(key, email string) response {
+		t.Helper()
+		body := []byte(fmt.Sprintf(`{"email":%q,"role":"light"}`, email))
+		if key == "" {
+			return h.send(h.browser(), "POST", h.url, path, "Bearer "+tok, body)
+		}
+		return h.send(h.browser(), "POST", h.url, path, "Bearer "+tok, body, "Idempotency-Key", key)
+	}
+	for i, key := range []string{"k1", "k2"} {
+		if r := send(key, fmt.Sprintf("lim%d@example.com", i)); r.status != http.StatusCreated {
+			t.Fatalf("%s: %d %s", key, r.status, r.body)
+		}
+	}
+	before := h.sim.Calls()
+	r := send("k3", "lim3@example.com")
+	if r.status != http.StatusTooManyRequests || r.errorCode(t) != "too_many_idempotency_keys" || r.header.Get("Retry-After") == "" {
+		t.Fatalf("a third key: %d %q %s", r.status, r.header.Get("Retry-After"), r.body)
+	}
+	if diff := cmp.Diff(before, h.sim.Calls()); diff != "" {
+		t.Fatalf("the refused request called Podio:\n%s", diff)
+	}
+	if r := send("k1", "lim0@example.com"); r.status != http.StatusCreated || r.header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("a held key: %d %q", r.status, r.header.Get("Idempotent-Replayed"))
+	}
+	if r := send("", "nokey@example.com"); r.status != http.StatusCreated {
+		t.Fatalf("without a key: %d %s", r.status, r.body)
+	}
+	// Once the oldest records are forgotten, new keys run again.
+	h.clock.Advance(25 * time.Hour)
+	if r := send("k3", "lim3@example.com"); r.status != http.StatusCreated || r.header.Get("Idempotent-Replayed") != "" {
+		t.Fatalf("after the retention: %d %s", r.status, r.body)
+	}
+}

@@ -256,7 +256,8 @@ func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger)
 		return nil, err
 	}
 	// A running request holds its key a little longer than a request may last.
-	idem, err := idempotency.New(idempotency.Options{Client: rc, Prefix: cfg.RedisPrefix, Lease: cfg.RequestTimeout + 30*time.Second})
+	idem, err := idempotency.New(idempotency.Options{Client: rc, Prefix: cfg.RedisPrefix, Lease: cfg.RequestTimeout + 30*time.Second,
+		MaxKeys: cfg.IdempotencyMaxKeys, MaxBytes: cfg.IdempotencyMaxBytes})
 	if err != nil {
 		return nil, err
 	}
