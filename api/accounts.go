@@ -199,7 +199,7 @@ func (s *Server) listAccounts(c echo.Context) error {
 	}
 	q := c.QueryParams()
 	endUserID := q.Get("end_user_id")
-	if q.Has("end_user_id") && (endUserID == "" || len(endUserID) > maxEndUserField*4) {
+	if q.Has("end_user_id") && (endUserID == "" || !plainText(endUserID, maxEndUserField)) {
 		return badRequest("end_user_id must be the id given as end_user.id")
 	}
 	accts, err := s.store.ListAccounts(c.Request().Context(), tenantOf(c))

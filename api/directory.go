@@ -570,11 +570,11 @@ func parseUserFilter(q url.Values) (userFilter, error) {
 		status: q.Get("status"),
 		query:  strings.ToLower(strings.TrimSpace(q.Get("query"))),
 	}
-	if q.Has("email") && (f.email == "" || len(f.email) > 320) {
+	if q.Has("email") && (f.email == "" || !plainText(q.Get("email"), 320)) {
 		return f, badRequest("email must be a non-empty address")
 	}
-	if q.Has("query") && (f.query == "" || len(f.query) > 200) {
-		return f, badRequest("query must be 1 to 200 characters")
+	if q.Has("query") && (f.query == "" || !plainText(q.Get("query"), 200)) {
+		return f, badRequest("query must be 1 to 200 characters of text without control characters")
 	}
 	if f.role != "" {
 		r, ok := unified.RoleByID(f.role)

@@ -64,6 +64,9 @@ func (s *Server) listEvents(c echo.Context) error {
 	if err := checkQuery(c, []string{"integrated_account_id", "after", "limit"}); err != nil {
 		return err
 	}
+	if err := accountFilter(c.QueryParam("integrated_account_id"), c.QueryParams().Has("integrated_account_id")); err != nil {
+		return err
+	}
 	if s.events == nil {
 		return newError(http.StatusNotImplemented, "not_configured", "no event log is configured")
 	}

@@ -100,6 +100,9 @@ func (s *Server) listJobs(c echo.Context) error {
 	if err := checkQuery(c, []string{"integrated_account_id"}); err != nil {
 		return err
 	}
+	if err := accountFilter(c.QueryParam("integrated_account_id"), c.QueryParams().Has("integrated_account_id")); err != nil {
+		return err
+	}
 	en, err := s.jobsEngine()
 	if err != nil {
 		return err

@@ -11,8 +11,6 @@ import (
 	"regexp"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -115,11 +113,8 @@ func checkRedirectURI(raw string) error {
 
 // checkAppName accepts a short, printable product name: it is shown on the link pages.
 func checkAppName(name string) error {
-	if utf8.RuneCountInString(name) > 100 || !utf8.ValidString(name) {
-		return badRequest("app_name must be at most 100 characters")
-	}
-	if strings.IndexFunc(name, unicode.IsControl) >= 0 {
-		return badRequest("app_name must not contain control characters")
+	if !plainText(name, 100) {
+		return badRequest("app_name must be at most 100 characters of text without control or direction-changing characters")
 	}
 	return nil
 }
@@ -471,9 +466,9 @@ func (e *endUserJSON) toStore() (*store.EndUser, error) {
 	for _, f := range []struct{ name, v string }{
 		{"id", e.ID}, {"organization_id", e.OrganizationID}, {"email", e.Email}, {"name", e.Name},
 	} {
-		if !utf8.ValidString(f.v) || utf8.RuneCountInString(f.v) > maxEndUserField || strings.IndexFunc(f.v, unicode.IsControl) >= 0 {
+		if !plainText(f.v, maxEndUserField) {
 			return nil, newError(http.StatusBadRequest, "invalid_end_user",
-				fmt.Sprintf("end_user.%s must be at most %d characters of text without control characters", f.name, maxEndUserField))
+				fmt.Sprintf("end_user.%s must be at most %d characters of text without control or direction-changing characters", f.name, maxEndUserField))
 		}
 	}
 	if strings.TrimSpace(e.ID) == "" {

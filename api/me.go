@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 	_ "time/tzdata" // time zones are validated the same way on hosts without a zoneinfo database
-	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -81,7 +80,10 @@ func (r updateMeRequest) validate() (unified.MeUpdate, error) {
 		if v == "" {
 			return u, badRequest(f.name + " must not be empty")
 		}
-		if why := f.check(v); why != "" {
+		if why := f.check(v); why != "" || !plainText(*f.in.value, maxProfileText) {
+			if why == "" {
+				why = checkProfileText(*f.in.value)
+			}
 			return u, badRequest(f.name + " " + why)
 		}
 		*f.out = &v
@@ -93,8 +95,8 @@ func (r updateMeRequest) validate() (unified.MeUpdate, error) {
 }
 
 func checkProfileText(v string) string {
-	if utf8.RuneCountInString(v) > maxProfileText {
-		return fmt.Sprintf("must be at most %d characters", maxProfileText)
+	if !plainText(v, maxProfileText) {
+		return fmt.Sprintf("must be at most %d characters of text without control or direction-changing characters", maxProfileText)
 	}
 	return ""
 }

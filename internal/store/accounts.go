@@ -163,6 +163,9 @@ func NewAccountID() string {
 	return "ia_" + strings.ToLower(idEncoding.EncodeToString(b[:]))
 }
 
+// ValidAccountID reports whether id can name an integrated account (see validID).
+func ValidAccountID(id string) bool { return validID(id) }
+
 // validID accepts ids that are safe inside a key and its hash tag: 1-64 of [A-Za-z0-9_-].
 func validID(id string) bool {
 	if id == "" || len(id) > 64 {

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
@@ -198,8 +199,9 @@ func (s *Store) Create(ctx context.Context, tenant string, in NewWebhook) (Webho
 	if err != nil {
 		return Webhook{}, "", err
 	}
-	if utf8.RuneCountInString(in.Description) > MaxDescription || !utf8.ValidString(in.Description) {
-		return Webhook{}, "", &InvalidError{Field: "description", Reason: fmt.Sprintf("at most %d characters of valid UTF-8", MaxDescription)}
+	if utf8.RuneCountInString(in.Description) > MaxDescription || !utf8.ValidString(in.Description) ||
+		strings.IndexFunc(in.Description, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) }) >= 0 {
+		return Webhook{}, "", &InvalidError{Field: "description", Reason: fmt.Sprintf("at most %d characters of text without control or direction-changing characters", MaxDescription)}
 	}
 	if !s.allowPrivate {
 		if err := checkHost(ctx, s.resolver, u.Hostname()); err != nil {
