@@ -257,7 +257,7 @@ func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger)
 	}
 	// A running request holds its key a little longer than a request may last.
 	idem, err := idempotency.New(idempotency.Options{Client: rc, Prefix: cfg.RedisPrefix, Lease: cfg.RequestTimeout + 30*time.Second,
-		MaxKeys: cfg.IdempotencyMaxKeys, MaxBytes: cfg.IdempotencyMaxBytes})
+		MaxKeys: cfg.IdemMaxKeys, MaxBytes: cfg.IdemMaxBytes})
 	if err != nil {
 		return nil, err
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/dirgate/dirgate/internal/config"
 	"github.com/dirgate/dirgate/internal/redistest"
 	"github.com/dirgate/dirgate/internal/tenantauth"
+	"github.com/dirgate/dirgate/internal/testnet"
 )
 
 // The listener limits are tested on real TCP listeners with the gateway serveHTTP serves in
@@ -47,7 +48,7 @@ func startLimited(t *testing.T, lim serverLimits, stream time.Duration, ds *podi
 		t.Fatal(err)
 	}
 	if conn != nil {
-		ln = &adjustingListener{Listener: ln, adjust: conn}
+		ln = &testnet.AdjustingListener{Listener: ln, Adjust: conn}
 	}
 	cfg, err := config.Load(nil)
 	if err != nil {
@@ -88,20 +89,6 @@ func startLimited(t *testing.T, lim serverLimits, stream time.Duration, ds *podi
 		t.Fatal(err)
 	}
 	return &limitedGateway{addr: ln.Addr().String(), logs: logs, token: tok}
-}
-
-// adjustingListener calls adjust on every connection it accepts.
-type adjustingListener struct {
-	net.Listener
-	adjust func(net.Conn)
-}
-
-func (l *adjustingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err == nil {
-		l.adjust(c)
-	}
-	return c, err
 }
 
 // link links the demo admin with the password grant and returns the account id.

@@ -19,41 +19,41 @@ import (
 // gives the default, doc documents it, and secret marks values that Redacted hides ("true": the
 // whole value; "url": the password inside a URL).
 type Config struct {
-	Addr                string        `env:"DIRGATE_ADDR" envDefault:":8080" doc:"listen address (host:port) of the gateway"`
-	PublicURL           string        `env:"DIRGATE_PUBLIC_URL" doc:"external base URL of the gateway, used for link URLs and the OAuth redirect; https unless the host is localhost (required by serve)"`
-	RedisURL            string        `env:"DIRGATE_REDIS_URL" envDefault:"redis://127.0.0.1:6379/0" secret:"url" doc:"Redis URL (redis:// or rediss://) of a standalone server"`
-	RedisAddrs          []string      `env:"DIRGATE_REDIS_ADDRS" doc:"comma-separated Sentinel (with DIRGATE_REDIS_MASTER_NAME) or Cluster seed addresses; overrides DIRGATE_REDIS_URL"`
-	RedisMasterName     string        `env:"DIRGATE_REDIS_MASTER_NAME" doc:"Sentinel master name (with DIRGATE_REDIS_ADDRS)"`
-	RedisUsername       string        `env:"DIRGATE_REDIS_USERNAME" doc:"Redis ACL user name (with DIRGATE_REDIS_ADDRS)"`
-	RedisPassword       string        `env:"DIRGATE_REDIS_PASSWORD" secret:"true" doc:"Redis password (with DIRGATE_REDIS_ADDRS)"`
-	RedisPrefix         string        `env:"DIRGATE_REDIS_PREFIX" envDefault:"dirgate:" doc:"prefix of every Redis key dirgate writes"`
-	JWTSecret           string        `env:"DIRGATE_JWT_HS256_SECRET" secret:"true" doc:"HS256 secret (at least 32 bytes) for tenant JWTs; set this or DIRGATE_JWT_PUBLIC_KEYS_FILE"`
-	JWTPublicKeys       string        `env:"DIRGATE_JWT_PUBLIC_KEYS_FILE" doc:"PEM file of RS256/ES256/EdDSA public keys for tenant JWTs; set this or DIRGATE_JWT_HS256_SECRET"`
-	JWTIssuer           string        `env:"DIRGATE_JWT_ISSUER" doc:"required iss of tenant JWTs (checked when set)"`
-	JWTAudience         string        `env:"DIRGATE_JWT_AUDIENCE" doc:"required aud of tenant JWTs (checked when set)"`
-	EncryptionKeys      string        `env:"DIRGATE_ENCRYPTION_KEYS" secret:"true" doc:"credential encryption keys \"kid:base64(32 bytes),...\"; the first encrypts, all decrypt (required by serve)"`
-	PodioClientID       string        `env:"DIRGATE_PODIO_CLIENT_ID" doc:"Podio OAuth client id (required by serve)"`
-	PodioClientSecret   string        `env:"DIRGATE_PODIO_CLIENT_SECRET" secret:"true" doc:"Podio OAuth client secret (required by serve)"`
-	PodioAPIURL         string        `env:"DIRGATE_PODIO_API_URL" envDefault:"https://api.podio.com/" doc:"base URL of the Podio API"`
-	PodioAuthURL        string        `env:"DIRGATE_PODIO_AUTH_URL" envDefault:"https://podio.com/" doc:"base URL of Podio's OAuth authorization pages"`
-	AllowPasswordGrant  bool          `env:"DIRGATE_ALLOW_PASSWORD_GRANT" envDefault:"false" doc:"allow linking accounts with a Podio username and password"`
-	RefreshMargin       time.Duration `env:"DIRGATE_REFRESH_MARGIN" envDefault:"15m" doc:"refresh a Podio access token when less than this remains"`
-	LinkTokenTTL        time.Duration `env:"DIRGATE_LINK_TOKEN_TTL" envDefault:"10m" doc:"lifetime of a link token (at most 10m)"`
-	TenantMaxOpen       int           `env:"DIRGATE_TENANT_MAX_OPEN" envDefault:"1000" doc:"most unexpired link tokens, and separately picker sessions, one tenant may hold (more: 429)"`
-	IdempotencyMaxKeys  int           `env:"DIRGATE_IDEMPOTENCY_MAX_KEYS" envDefault:"10000" doc:"most Idempotency-Key records (running or kept) one tenant may hold at once (a new key beyond: 429 too_many_idempotency_keys)"`
-	IdempotencyMaxBytes int64         `env:"DIRGATE_IDEMPOTENCY_MAX_BYTES" envDefault:"67108864" doc:"most bytes of kept Idempotency-Key answers one tenant may hold at once (a new key beyond: 429 too_many_idempotency_keys)"`
-	RequestTimeout      time.Duration `env:"DIRGATE_REQUEST_TIMEOUT" envDefault:"30s" doc:"upper bound on the handling of one API request"`
-	PodioTimeout        time.Duration `env:"DIRGATE_PODIO_TIMEOUT" envDefault:"15s" doc:"timeout of one call to Podio"`
-	RedisTimeout        time.Duration `env:"DIRGATE_REDIS_TIMEOUT" envDefault:"500ms" doc:"dial, read and write timeout of Redis calls"`
-	ShutdownTimeout     time.Duration `env:"DIRGATE_SHUTDOWN_TIMEOUT" envDefault:"20s" doc:"how long shutdown waits for requests in flight"`
-	HTTPReadTimeout     time.Duration `env:"DIRGATE_HTTP_READ_TIMEOUT" envDefault:"30s" doc:"how long a client may take to send a whole request, headers and body (slower: the connection is cut, 408 where an answer can still be written)"`
-	HTTPWriteTimeout    time.Duration `env:"DIRGATE_HTTP_WRITE_TIMEOUT" envDefault:"60s" doc:"how long an answer may take from the end of the request headers until it is written; longer than DIRGATE_REQUEST_TIMEOUT (streamed answers use DIRGATE_HTTP_STREAM_TIMEOUT instead)"`
-	HTTPStreamTimeout   time.Duration `env:"DIRGATE_HTTP_STREAM_TIMEOUT" envDefault:"30s" doc:"how long a streamed answer (CSV export, proxied download) may wait for the client to take its next chunk, or for Podio to send it, before the connection is cut"`
-	HTTPIdleTimeout     time.Duration `env:"DIRGATE_HTTP_IDLE_TIMEOUT" envDefault:"120s" doc:"how long an idle keep-alive connection stays open"`
-	HTTPMaxHeaderBytes  int           `env:"DIRGATE_HTTP_MAX_HEADER_BYTES" envDefault:"65536" doc:"largest request line and headers accepted, in bytes (larger: 431)"`
-	LogLevel            string        `env:"DIRGATE_LOG_LEVEL" envDefault:"info" doc:"log level: debug, info, warn or error"`
-	MetricsToken        string        `env:"DIRGATE_METRICS_TOKEN" secret:"true" doc:"bearer token GET /metrics requires; unset: /metrics is open"`
-	OTLPEndpoint        string        `env:"OTEL_EXPORTER_OTLP_ENDPOINT" secret:"url" doc:"OTLP/HTTP collector URL; set: traces are exported (the other OTEL_EXPORTER_OTLP_* variables apply); unset: no tracing"`
+	Addr               string        `env:"DIRGATE_ADDR" envDefault:":8080" doc:"listen address (host:port) of the gateway"`
+	PublicURL          string        `env:"DIRGATE_PUBLIC_URL" doc:"external base URL of the gateway, used for link URLs and the OAuth redirect; https unless the host is localhost (required by serve)"`
+	RedisURL           string        `env:"DIRGATE_REDIS_URL" envDefault:"redis://127.0.0.1:6379/0" secret:"url" doc:"Redis URL (redis:// or rediss://) of a standalone server"`
+	RedisAddrs         []string      `env:"DIRGATE_REDIS_ADDRS" doc:"comma-separated Sentinel (with DIRGATE_REDIS_MASTER_NAME) or Cluster seed addresses; overrides DIRGATE_REDIS_URL"`
+	RedisMasterName    string        `env:"DIRGATE_REDIS_MASTER_NAME" doc:"Sentinel master name (with DIRGATE_REDIS_ADDRS)"`
+	RedisUsername      string        `env:"DIRGATE_REDIS_USERNAME" doc:"Redis ACL user name (with DIRGATE_REDIS_ADDRS)"`
+	RedisPassword      string        `env:"DIRGATE_REDIS_PASSWORD" secret:"true" doc:"Redis password (with DIRGATE_REDIS_ADDRS)"`
+	RedisPrefix        string        `env:"DIRGATE_REDIS_PREFIX" envDefault:"dirgate:" doc:"prefix of every Redis key dirgate writes"`
+	JWTSecret          string        `env:"DIRGATE_JWT_HS256_SECRET" secret:"true" doc:"HS256 secret (at least 32 bytes) for tenant JWTs; set this or DIRGATE_JWT_PUBLIC_KEYS_FILE"`
+	JWTPublicKeys      string        `env:"DIRGATE_JWT_PUBLIC_KEYS_FILE" doc:"PEM file of RS256/ES256/EdDSA public keys for tenant JWTs; set this or DIRGATE_JWT_HS256_SECRET"`
+	JWTIssuer          string        `env:"DIRGATE_JWT_ISSUER" doc:"required iss of tenant JWTs (checked when set)"`
+	JWTAudience        string        `env:"DIRGATE_JWT_AUDIENCE" doc:"required aud of tenant JWTs (checked when set)"`
+	EncryptionKeys     string        `env:"DIRGATE_ENCRYPTION_KEYS" secret:"true" doc:"credential encryption keys \"kid:base64(32 bytes),...\"; the first encrypts, all decrypt (required by serve)"`
+	PodioClientID      string        `env:"DIRGATE_PODIO_CLIENT_ID" doc:"Podio OAuth client id (required by serve)"`
+	PodioClientSecret  string        `env:"DIRGATE_PODIO_CLIENT_SECRET" secret:"true" doc:"Podio OAuth client secret (required by serve)"`
+	PodioAPIURL        string        `env:"DIRGATE_PODIO_API_URL" envDefault:"https://api.podio.com/" doc:"base URL of the Podio API"`
+	PodioAuthURL       string        `env:"DIRGATE_PODIO_AUTH_URL" envDefault:"https://podio.com/" doc:"base URL of Podio's OAuth authorization pages"`
+	AllowPasswordGrant bool          `env:"DIRGATE_ALLOW_PASSWORD_GRANT" envDefault:"false" doc:"allow linking accounts with a Podio username and password"`
+	RefreshMargin      time.Duration `env:"DIRGATE_REFRESH_MARGIN" envDefault:"15m" doc:"refresh a Podio access token when less than this remains"`
+	LinkTokenTTL       time.Duration `env:"DIRGATE_LINK_TOKEN_TTL" envDefault:"10m" doc:"lifetime of a link token (at most 10m)"`
+	TenantMaxOpen      int           `env:"DIRGATE_TENANT_MAX_OPEN" envDefault:"1000" doc:"most unexpired link tokens, and separately picker sessions, one tenant may hold (more: 429)"`
+	IdemMaxKeys        int           `env:"DIRGATE_IDEMPOTENCY_MAX_KEYS" envDefault:"10000" doc:"most Idempotency-Key records (running or kept) one tenant may hold at once (a new key beyond: 429 too_many_idempotency_keys)"`
+	IdemMaxBytes       int64         `env:"DIRGATE_IDEMPOTENCY_MAX_BYTES" envDefault:"67108864" doc:"most bytes of kept Idempotency-Key answers one tenant may hold at once (a new key beyond: 429 too_many_idempotency_keys)"`
+	RequestTimeout     time.Duration `env:"DIRGATE_REQUEST_TIMEOUT" envDefault:"30s" doc:"upper bound on the handling of one API request"`
+	PodioTimeout       time.Duration `env:"DIRGATE_PODIO_TIMEOUT" envDefault:"15s" doc:"timeout of one call to Podio"`
+	RedisTimeout       time.Duration `env:"DIRGATE_REDIS_TIMEOUT" envDefault:"500ms" doc:"dial, read and write timeout of Redis calls"`
+	ShutdownTimeout    time.Duration `env:"DIRGATE_SHUTDOWN_TIMEOUT" envDefault:"20s" doc:"how long shutdown waits for requests in flight"`
+	HTTPReadTimeout    time.Duration `env:"DIRGATE_HTTP_READ_TIMEOUT" envDefault:"30s" doc:"how long a client may take to send a whole request, headers and body (slower: the connection is cut, 408 where an answer can still be written)"`
+	HTTPWriteTimeout   time.Duration `env:"DIRGATE_HTTP_WRITE_TIMEOUT" envDefault:"60s" doc:"how long an answer may take from the end of the request headers until it is written; longer than DIRGATE_REQUEST_TIMEOUT (streamed answers use DIRGATE_HTTP_STREAM_TIMEOUT instead)"`
+	HTTPStreamTimeout  time.Duration `env:"DIRGATE_HTTP_STREAM_TIMEOUT" envDefault:"30s" doc:"how long a streamed answer (CSV export, proxied download) may wait for the client to take its next chunk, or for Podio to send it, before the connection is cut"`
+	HTTPIdleTimeout    time.Duration `env:"DIRGATE_HTTP_IDLE_TIMEOUT" envDefault:"120s" doc:"how long an idle keep-alive connection stays open"`
+	HTTPMaxHeaderBytes int           `env:"DIRGATE_HTTP_MAX_HEADER_BYTES" envDefault:"65536" doc:"largest request line and headers accepted, in bytes (larger: 431)"`
+	LogLevel           string        `env:"DIRGATE_LOG_LEVEL" envDefault:"info" doc:"log level: debug, info, warn or error"`
+	MetricsToken       string        `env:"DIRGATE_METRICS_TOKEN" secret:"true" doc:"bearer token GET /metrics requires; unset: /metrics is open"`
+	OTLPEndpoint       string        `env:"OTEL_EXPORTER_OTLP_ENDPOINT" secret:"url" doc:"OTLP/HTTP collector URL; set: traces are exported (the other OTEL_EXPORTER_OTLP_* variables apply); unset: no tracing"`
 
 	CacheRedisURL      string        `env:"DIRGATE_CACHE_REDIS_URL" secret:"url" doc:"Redis URL (redis:// or rediss://) for cached directory data only; unset: the main Redis"`
 	CacheTimeout       time.Duration `env:"DIRGATE_CACHE_TIMEOUT" envDefault:"50ms" doc:"timeout of one cache read in Redis; slower or failing cache reads go to Podio (fail open)"`
@@ -337,7 +337,7 @@ func (c Config) Validate() error {
 	if c.TenantMaxOpen < 1 {
 		add("DIRGATE_TENANT_MAX_OPEN is %d: set at least 1 (default 1000)", c.TenantMaxOpen)
 	}
-	if c.IdempotencyMaxKeys < 1 || c.IdempotencyMaxBytes < 1<<20 {
+	if c.IdemMaxKeys < 1 || c.IdemMaxBytes < 1<<20 {
 		add("DIRGATE_IDEMPOTENCY_MAX_KEYS must be at least 1 and DIRGATE_IDEMPOTENCY_MAX_BYTES at least 1048576 (defaults 10000 and 67108864)")
 	}
 	if c.PodioPageSize < 1 || c.PodioPageSize > MaxPodioPageSize {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/dirgate/dirgate/internal/proxy"
+	"github.com/dirgate/dirgate/internal/testnet"
 )
 
 // timeoutEnv is a fake Podio answering with respond, and a frontend forwarding to it with o.
@@ -42,24 +43,11 @@ func timeoutEnv(t *testing.T, o proxy.Options, respond http.HandlerFunc, adjust 
 		}
 	}))
 	if adjust != nil {
-		fe.Listener = &adjustingListener{Listener: fe.Listener, adjust: adjust}
+		fe.Listener = &testnet.AdjustingListener{Listener: fe.Listener, Adjust: adjust}
 	}
 	fe.Start()
 	t.Cleanup(fe.Close)
 	return fe, done
-}
-
-type adjustingListener struct {
-	net.Listener
-	adjust func(net.Conn)
-}
-
-func (l *adjustingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err == nil {
-		l.adjust(c)
-	}
-	return c, err
 }
 
 // waitResult waits for Forward to return (at most 30 s: the bound of a failing test).
