@@ -120,6 +120,9 @@ type harnessOptions struct {
 	maxOpen int
 	// idemMaxKeys is the idempotency store's limit of records per tenant (0: its default).
 	idemMaxKeys int
+	// jwt replaces the HS256 verifier configuration (h.token's tokens then fail unless it
+	// keeps the test secret).
+	jwt *tenantauth.Config
 }
 
 // replica is one gateway instance: its own Redis client, store, credential manager and server.
@@ -184,7 +187,11 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	if h.ring, err = crypt.NewRing([]crypt.Key{key}); err != nil {
 		t.Fatal(err)
 	}
-	ver, err := tenantauth.NewVerifier(tenantauth.Config{HS256Secret: []byte(testJWTSecret)})
+	jwtConfig := tenantauth.Config{HS256Secret: []byte(testJWTSecret)}
+	if o.jwt != nil {
+		jwtConfig = *o.jwt
+	}
+	ver, err := tenantauth.NewVerifier(jwtConfig)
 	if err != nil {
 		t.Fatal(err)
 	}

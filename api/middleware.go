@@ -133,7 +133,7 @@ func (s *Server) requireTenant(next echo.HandlerFunc) echo.HandlerFunc {
 		if !ok || !strings.EqualFold(scheme, "Bearer") || raw == "" {
 			return newError(http.StatusUnauthorized, "unauthorized", "use Authorization: Bearer <token>")
 		}
-		claims, err := s.verifier.Verify(strings.TrimSpace(raw))
+		claims, err := s.verifier.VerifyContext(c.Request().Context(), strings.TrimSpace(raw))
 		if err != nil {
 			return &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: err.Error(), Err: err}
 		}

@@ -52,7 +52,7 @@ func (s *Server) proxyAuth(r *http.Request) (tenantauth.Claims, error) {
 	if !ok || (!strings.EqualFold(scheme, "Bearer") && !strings.EqualFold(scheme, "OAuth2")) || raw == "" {
 		return tenantauth.Claims{}, newError(http.StatusUnauthorized, "unauthorized", "use Authorization: Bearer <token> or OAuth2 <token>")
 	}
-	claims, err := s.verifier.Verify(strings.TrimSpace(raw))
+	claims, err := s.verifier.VerifyContext(r.Context(), strings.TrimSpace(raw))
 	if err != nil {
 		return tenantauth.Claims{}, &Error{Status: http.StatusUnauthorized, Code: tokenErrorCode(err), Message: err.Error(), Err: err}
 	}

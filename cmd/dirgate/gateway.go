@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto"
 	"fmt"
 	"io"
 	"log/slog"
@@ -51,9 +50,12 @@ type gateway struct {
 	hookWorker     *webhooks.Worker
 	// telemetry holds the metrics and the tracer provider (flushed on Close).
 	telemetry *telemetry
+	// stopKeys ends the JWK Set refresher (DIRGATE_JWT_JWKS_URL).
+	stopKeys context.CancelFunc
 }
 
 func (g *gateway) Close() error {
+	g.stopKeys()
 	g.telemetry.close()
 	if g.cacheRedis != nil {
 		g.cacheRedis.Close()
@@ -116,22 +118,39 @@ func newCache(cfg config.Config, rc redis.UniversalClient, log *slog.Logger) (*c
 	return c, own, nil
 }
 
-// newVerifier builds the tenant-token verifier from the configuration.
-func newVerifier(cfg config.Config) (*tenantauth.Verifier, error) {
-	tc := tenantauth.Config{Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience}
-	if cfg.JWTSecret != "" {
+// newVerifier builds the tenant-token verifier from the configuration; a JWK Set URL is kept
+// fresh until ctx ends.
+func newVerifier(ctx context.Context, cfg config.Config, log *slog.Logger) (*tenantauth.Verifier, error) {
+	tc := tenantauth.Config{Issuer: cfg.JWTIssuer, Audience: cfg.JWTAudience, MaxLifetime: cfg.JWTMaxLifetime}
+	var err error
+	switch {
+	case cfg.JWTSecret != "":
 		tc.HS256Secret = []byte(cfg.JWTSecret)
-	}
-	if cfg.JWTPublicKeys != "" {
+	case cfg.JWTPublicKeys != "":
 		pemData, err := os.ReadFile(cfg.JWTPublicKeys)
 		if err != nil {
 			return nil, fmt.Errorf("DIRGATE_JWT_PUBLIC_KEYS_FILE: %w", err)
 		}
-		keys, err := tenantauth.ParsePublicKeys(pemData)
-		if err != nil {
+		if tc.PublicKeys, err = tenantauth.ParsePublicKeys(pemData); err != nil {
 			return nil, fmt.Errorf("DIRGATE_JWT_PUBLIC_KEYS_FILE: %w", err)
 		}
-		tc.PublicKeys = append([]crypto.PublicKey(nil), keys...)
+	case cfg.JWTJWKSFile != "":
+		raw, err := os.ReadFile(cfg.JWTJWKSFile)
+		if err != nil {
+			return nil, fmt.Errorf("DIRGATE_JWT_JWKS_FILE: %w", err)
+		}
+		if tc.JWKS, err = tenantauth.ReadJWKS(raw); err != nil {
+			return nil, fmt.Errorf("DIRGATE_JWT_JWKS_FILE: %w", err)
+		}
+	case cfg.JWTJWKSURL != "":
+		if tc.JWKS, err = tenantauth.NewJWKS(ctx, cfg.JWTJWKSURL, log); err != nil {
+			return nil, fmt.Errorf("DIRGATE_JWT_JWKS_URL: %w", err)
+		}
+	}
+	if cfg.JWTKeyTenants != "" && cfg.JWTSecret == "" {
+		if tc.KeyTenants, err = tenantauth.ParseKeyTenants(cfg.JWTKeyTenants); err != nil {
+			return nil, fmt.Errorf("DIRGATE_JWT_KEY_TENANTS: %w", err)
+		}
 	}
 	return tenantauth.NewVerifier(tc)
 }
@@ -173,7 +192,13 @@ func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
-	ver, err := newVerifier(cfg)
+	keysCtx, stopKeys := context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			stopKeys()
+		}
+	}()
+	ver, err := newVerifier(keysCtx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -305,7 +330,7 @@ func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger)
 	if err != nil {
 		return nil, err
 	}
-	return &gateway{api: srv, store: st, redis: rc, cacheRedis: cacheRedis, jobs: eng, events: evlog, poller: poller,
+	return &gateway{stopKeys: stopKeys, api: srv, store: st, redis: rc, cacheRedis: cacheRedis, jobs: eng, events: evlog, poller: poller,
 		hookDispatcher: disp, hookWorker: hookWorker, telemetry: tel}, nil
 }
 

@@ -40,6 +40,13 @@ func runToken(_ context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return usageError{fmt.Errorf("DIRGATE_JWT_HS256_SECRET: %w", err)}
 	}
+	limit := cfg.JWTMaxLifetime
+	if *account != "" {
+		limit = tenantauth.MaxAccountLifetime
+	}
+	if *ttl > limit {
+		return usageError{fmt.Errorf("--ttl %s is longer than the gateway accepts (%s; DIRGATE_JWT_MAX_LIFETIME for tenant tokens)", *ttl, limit)}
+	}
 	var tok string
 	if *account != "" {
 		tok, err = m.MintAccount(*tenant, *account, *ttl)

@@ -13,6 +13,7 @@ import (
 	"github.com/caarlos0/env/v11"
 
 	"github.com/dirgate/dirgate/internal/crypt"
+	"github.com/dirgate/dirgate/internal/tenantauth"
 )
 
 // Config is dirgate's whole configuration. Each field's env tag names its variable, envDefault
@@ -27,10 +28,14 @@ type Config struct {
 	RedisUsername      string        `env:"DIRGATE_REDIS_USERNAME" doc:"Redis ACL user name (with DIRGATE_REDIS_ADDRS)"`
 	RedisPassword      string        `env:"DIRGATE_REDIS_PASSWORD" secret:"true" doc:"Redis password (with DIRGATE_REDIS_ADDRS)"`
 	RedisPrefix        string        `env:"DIRGATE_REDIS_PREFIX" envDefault:"dirgate:" doc:"prefix of every Redis key dirgate writes"`
-	JWTSecret          string        `env:"DIRGATE_JWT_HS256_SECRET" secret:"true" doc:"HS256 secret (at least 32 bytes) for tenant JWTs; set this or DIRGATE_JWT_PUBLIC_KEYS_FILE"`
-	JWTPublicKeys      string        `env:"DIRGATE_JWT_PUBLIC_KEYS_FILE" doc:"PEM file of RS256/ES256/EdDSA public keys for tenant JWTs; set this or DIRGATE_JWT_HS256_SECRET"`
-	JWTIssuer          string        `env:"DIRGATE_JWT_ISSUER" doc:"required iss of tenant JWTs (checked when set)"`
-	JWTAudience        string        `env:"DIRGATE_JWT_AUDIENCE" doc:"required aud of tenant JWTs (checked when set)"`
+	JWTSecret          string        `env:"DIRGATE_JWT_HS256_SECRET" secret:"true" doc:"HS256 secret (at least 32 bytes) for tenant JWTs, for single-tenant deployments (whoever holds it signs for any tenant); set this or one public key source"`
+	JWTPublicKeys      string        `env:"DIRGATE_JWT_PUBLIC_KEYS_FILE" doc:"PEM file of RS256/ES256/EdDSA public keys for tenant JWTs, each named by a kid header (else key-1, key-2...)"`
+	JWTJWKSFile        string        `env:"DIRGATE_JWT_JWKS_FILE" doc:"JWK Set file (RFC 7517) of public keys for tenant JWTs"`
+	JWTJWKSURL         string        `env:"DIRGATE_JWT_JWKS_URL" doc:"https URL of a JWK Set of public keys for tenant JWTs, as identity providers publish them (read hourly, and at most every 5 minutes for an unknown kid; redirects not followed)"`
+	JWTKeyTenants      string        `env:"DIRGATE_JWT_KEY_TENANTS" doc:"with public keys: which tenants each key may sign for, \"kid=tenant-a,acme-*;kid2=*\" (exact ids, or prefixes ending in *); required with public keys"`
+	JWTIssuer          string        `env:"DIRGATE_JWT_ISSUER" doc:"required iss of tenant JWTs (checked when set; required with public keys)"`
+	JWTAudience        string        `env:"DIRGATE_JWT_AUDIENCE" doc:"required aud of tenant JWTs (checked when set; required with public keys)"`
+	JWTMaxLifetime     time.Duration `env:"DIRGATE_JWT_MAX_LIFETIME" envDefault:"24h" doc:"longest exp - iat of a tenant JWT (iat is required)"`
 	EncryptionKeys     string        `env:"DIRGATE_ENCRYPTION_KEYS" secret:"true" doc:"credential encryption keys \"kid:base64(32 bytes),...\"; the first encrypts, all decrypt (required by serve)"`
 	PodioClientID      string        `env:"DIRGATE_PODIO_CLIENT_ID" doc:"Podio OAuth client id (required by serve)"`
 	PodioClientSecret  string        `env:"DIRGATE_PODIO_CLIENT_SECRET" secret:"true" doc:"Podio OAuth client secret (required by serve)"`
@@ -249,13 +254,36 @@ func (c Config) Validate() error {
 		add("DIRGATE_PUBLIC_URL: %w", err)
 	}
 
+	sources := 0
+	for _, v := range []string{c.JWTSecret, c.JWTPublicKeys, c.JWTJWKSFile, c.JWTJWKSURL} {
+		if v != "" {
+			sources++
+		}
+	}
+	public := c.JWTSecret == "" && sources > 0
 	switch {
-	case c.JWTSecret == "" && c.JWTPublicKeys == "":
-		add("no tenant JWT key: set DIRGATE_JWT_HS256_SECRET (at least %d bytes) or DIRGATE_JWT_PUBLIC_KEYS_FILE", MinJWTSecret)
-	case c.JWTSecret != "" && c.JWTPublicKeys != "":
-		add("both DIRGATE_JWT_HS256_SECRET and DIRGATE_JWT_PUBLIC_KEYS_FILE are set: set only one")
+	case sources == 0:
+		add("no tenant JWT key: set DIRGATE_JWT_HS256_SECRET (at least %d bytes, single tenant) or one of DIRGATE_JWT_PUBLIC_KEYS_FILE, DIRGATE_JWT_JWKS_FILE, DIRGATE_JWT_JWKS_URL", MinJWTSecret)
+	case sources > 1:
+		add("more than one of DIRGATE_JWT_HS256_SECRET, DIRGATE_JWT_PUBLIC_KEYS_FILE, DIRGATE_JWT_JWKS_FILE and DIRGATE_JWT_JWKS_URL is set: set only one")
 	case c.JWTSecret != "" && len(c.JWTSecret) < MinJWTSecret:
 		add("DIRGATE_JWT_HS256_SECRET is too short: set at least %d bytes (e.g. openssl rand -base64 48)", MinJWTSecret)
+	}
+	if public && sources == 1 {
+		if c.JWTIssuer == "" {
+			add("DIRGATE_JWT_ISSUER is not set: with public keys, tokens must name their issuer (set it to the iss your identity provider writes)")
+		}
+		if c.JWTAudience == "" {
+			add("DIRGATE_JWT_AUDIENCE is not set: with public keys, tokens must be meant for this gateway (set it to the aud your identity provider writes)")
+		}
+		if c.JWTKeyTenants == "" {
+			add("DIRGATE_JWT_KEY_TENANTS is not set: with public keys, say which tenants each key may sign for, e.g. \"kid1=tenant-a,acme-*\"")
+		} else if _, err := tenantauth.ParseKeyTenants(c.JWTKeyTenants); err != nil {
+			add("DIRGATE_JWT_KEY_TENANTS: %w", err)
+		}
+	}
+	if c.JWTMaxLifetime <= 0 {
+		add("DIRGATE_JWT_MAX_LIFETIME is %s: set a positive duration such as 24h", c.JWTMaxLifetime)
 	}
 
 	if c.EncryptionKeys == "" {

@@ -1,6 +1,8 @@
 package tenantauth
 
 import (
+	"cmp"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -12,8 +14,10 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/MicahParks/keyfunc/v3"
 	"github.com/golang-jwt/jwt/v5"
 )
 
@@ -26,6 +30,11 @@ const (
 	MinRSABits = 2048
 	// DefaultLeeway is the clock skew allowed on exp, nbf and iat when Config.Leeway is zero.
 	DefaultLeeway = 30 * time.Second
+	// DefaultMaxLifetime bounds exp - iat of a tenant token when Config.MaxLifetime is zero.
+	DefaultMaxLifetime = 24 * time.Hour
+	// MaxAccountLifetime bounds exp - iat of an account-scoped (proxy) token, which the gateway
+	// mints itself for up to 30 days.
+	MaxAccountLifetime = 30 * 24 * time.Hour
 )
 
 // Algorithm names, as they appear in a token's "alg" header.
@@ -54,20 +63,95 @@ func ValidTenantID(s string) bool {
 	return tenantIDPattern.MatchString(s)
 }
 
-// Config configures a Verifier. Set exactly one of HS256Secret and PublicKeys.
+// Config configures a Verifier. Set exactly one of HS256Secret, PublicKeys and JWKS.
+//
+// The HS256 secret is for single-tenant deployments: whoever holds it can sign for any tenant.
+// With public keys (PEM or a JWK Set), each key signs only for the tenants KeyTenants gives its
+// kid, tokens must name their key (kid), and Issuer and Audience are required.
 type Config struct {
 	// HS256Secret is a shared secret of at least MinSecretSize bytes.
 	HS256Secret []byte
-	// PublicKeys are *rsa.PublicKey (RS256, >= 2048 bits), *ecdsa.PublicKey (ES256, P-256) or
-	// ed25519.PublicKey (EdDSA). Several keys (for rotation) may be given; a token is accepted
-	// when any key of its algorithm verifies it.
-	PublicKeys []crypto.PublicKey
-	// Issuer and Audience are required to match the token's iss and aud when non-empty.
+	// PublicKeys are keys by kid: *rsa.PublicKey (RS256, >= 2048 bits), *ecdsa.PublicKey (ES256,
+	// P-256) or ed25519.PublicKey (EdDSA). Several keys (for rotation) may be given.
+	PublicKeys []PublicKey
+	// JWKS finds keys in a JWK Set (a file, or a URL kept fresh; see NewJWKS and ReadJWKS).
+	JWKS keyfunc.Keyfunc
+	// KeyTenants says, per kid, which tenants the key may sign for; a kid it does not name signs
+	// for none. Required with PublicKeys or JWKS (see ParseKeyTenants).
+	KeyTenants map[string]TenantSet
+	// Issuer and Audience are required to match the token's iss and aud when non-empty; with
+	// public keys both must be set.
 	Issuer, Audience string
+	// MaxLifetime bounds exp - iat of a tenant token; zero means DefaultMaxLifetime.
+	MaxLifetime time.Duration
 	// Leeway is the clock skew allowed on exp, nbf and iat; zero means DefaultLeeway.
 	Leeway time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+}
+
+// PublicKey is a verification key and the id (kid) tokens name it by.
+type PublicKey struct {
+	ID  string
+	Key crypto.PublicKey
+}
+
+// TenantSet is the tenants one key may sign for: exact ids, and prefixes (written with a
+// trailing "*"; a lone "*" is every tenant).
+type TenantSet struct {
+	exact    map[string]bool
+	prefixes []string
+}
+
+// Allows reports whether the set holds tenant.
+func (s TenantSet) Allows(tenant string) bool {
+	if s.exact[tenant] {
+		return true
+	}
+	for _, p := range s.prefixes {
+		if strings.HasPrefix(tenant, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseKeyTenants reads "kid=tenant,prefix-*;kid2=*": for each key id, the tenants it may sign
+// for, as exact ids or prefixes ending in "*". Spaces around items are ignored.
+func ParseKeyTenants(s string) (map[string]TenantSet, error) {
+	out := map[string]TenantSet{}
+	for entry := range strings.SplitSeq(s, ";") {
+		entry = strings.TrimSpace(entry)
+		if entry == "" {
+			continue
+		}
+		kid, list, ok := strings.Cut(entry, "=")
+		kid = strings.TrimSpace(kid)
+		if !ok || kid == "" {
+			return nil, fmt.Errorf("tenantauth: key tenants: %q is not kid=tenants", entry)
+		}
+		if _, dup := out[kid]; dup {
+			return nil, fmt.Errorf("tenantauth: key tenants: kid %q is named twice", kid)
+		}
+		set := TenantSet{exact: map[string]bool{}}
+		for item := range strings.SplitSeq(list, ",") {
+			item = strings.TrimSpace(item)
+			prefix, isPrefix := strings.CutSuffix(item, "*")
+			switch {
+			case isPrefix && (prefix == "" || ValidTenantID(prefix)):
+				set.prefixes = append(set.prefixes, prefix)
+			case !isPrefix && ValidTenantID(item):
+				set.exact[item] = true
+			default:
+				return nil, fmt.Errorf("tenantauth: key tenants: kid %q: %q is not a tenant id or a prefix ending in *", kid, item)
+			}
+		}
+		out[kid] = set
+	}
+	if len(out) == 0 {
+		return nil, errors.New("tenantauth: key tenants: no kid=tenants entry")
+	}
+	return out, nil
 }
 
 // Claims are the facts a verified token establishes.
@@ -95,47 +179,61 @@ type Verifier struct {
 	parser *jwt.Parser
 	// issuer and audience are the configured requirements ("" when unchecked).
 	issuer, audience string
-	// keys holds the verification keys for each accepted algorithm.
-	keys map[string][]jwt.VerificationKey
+	// secret is the HS256 secret (nil with public keys).
+	secret []byte
+	// byKID holds PEM keys; jwks finds keys of a JWK Set. tenants binds kids to tenants.
+	byKID   map[string]PublicKey
+	jwks    keyfunc.Keyfunc
+	tenants map[string]TenantSet
+	// maxLifetime bounds exp - iat of tenant tokens.
+	maxLifetime time.Duration
+	// methods are the accepted algorithms.
+	methods []string
 }
 
 // NewVerifier builds a Verifier. It fails when no key is configured, when the secret is shorter
 // than MinSecretSize, when both a secret and public keys are given, or when a public key is of an
 // unsupported type or too weak.
 func NewVerifier(cfg Config) (*Verifier, error) {
-	hasSecret := len(cfg.HS256Secret) > 0
+	hasSecret, hasPublic := len(cfg.HS256Secret) > 0, len(cfg.PublicKeys) > 0 || cfg.JWKS != nil
 	switch {
-	case hasSecret && len(cfg.PublicKeys) > 0:
-		return nil, errors.New("tenantauth: configure either an HS256 secret or public keys, not both")
-	case !hasSecret && len(cfg.PublicKeys) == 0:
+	case hasSecret && hasPublic, len(cfg.PublicKeys) > 0 && cfg.JWKS != nil:
+		return nil, errors.New("tenantauth: configure one of an HS256 secret, public keys or a JWK Set")
+	case !hasSecret && !hasPublic:
 		return nil, errors.New("tenantauth: no verification key: configure an HS256 secret or public keys")
-	case cfg.Leeway < 0:
-		return nil, errors.New("tenantauth: leeway must not be negative")
+	case cfg.Leeway < 0 || cfg.MaxLifetime < 0:
+		return nil, errors.New("tenantauth: leeway and lifetime must not be negative")
+	case hasPublic && (cfg.Issuer == "" || cfg.Audience == ""):
+		return nil, errors.New("tenantauth: with public keys, the issuer and the audience are required")
+	case hasPublic && len(cfg.KeyTenants) == 0:
+		return nil, errors.New("tenantauth: with public keys, the tenants each key may sign for are required")
 	}
-	keys := map[string][]jwt.VerificationKey{}
+	v := &Verifier{issuer: cfg.Issuer, audience: cfg.Audience, jwks: cfg.JWKS, tenants: cfg.KeyTenants,
+		maxLifetime: cmp.Or(cfg.MaxLifetime, DefaultMaxLifetime)}
+	methods := []string{algRS256, algES256, algEdDSA}
 	if hasSecret {
 		if len(cfg.HS256Secret) < MinSecretSize {
 			return nil, fmt.Errorf("tenantauth: HS256 secret must be at least %d bytes", MinSecretSize)
 		}
-		keys[algHS256] = []jwt.VerificationKey{slices.Clone(cfg.HS256Secret)}
+		v.secret = slices.Clone(cfg.HS256Secret)
+		methods = []string{algHS256}
 	}
-	for i, k := range cfg.PublicKeys {
-		alg, key, err := checkPublicKey(k)
-		if err != nil {
-			return nil, fmt.Errorf("tenantauth: public key %d: %w", i+1, err)
+	if len(cfg.PublicKeys) > 0 {
+		v.byKID = map[string]PublicKey{}
+		for i, k := range cfg.PublicKeys {
+			if _, _, err := checkPublicKey(k.Key); err != nil {
+				return nil, fmt.Errorf("tenantauth: public key %d: %w", i+1, err)
+			}
+			if k.ID == "" {
+				return nil, fmt.Errorf("tenantauth: public key %d has no kid", i+1)
+			}
+			if _, dup := v.byKID[k.ID]; dup {
+				return nil, fmt.Errorf("tenantauth: two public keys have kid %q", k.ID)
+			}
+			v.byKID[k.ID] = k
 		}
-		keys[alg] = append(keys[alg], key)
 	}
-	methods := make([]string, 0, len(keys))
-	for alg := range keys {
-		methods = append(methods, alg)
-	}
-	slices.Sort(methods)
 
-	leeway := cfg.Leeway
-	if leeway == 0 {
-		leeway = DefaultLeeway
-	}
 	now := cfg.Now
 	if now == nil {
 		now = time.Now
@@ -144,7 +242,7 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 		jwt.WithValidMethods(methods),
 		jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(),
-		jwt.WithLeeway(leeway),
+		jwt.WithLeeway(cmp.Or(cfg.Leeway, DefaultLeeway)),
 		jwt.WithTimeFunc(now),
 	}
 	if cfg.Issuer != "" {
@@ -153,7 +251,8 @@ func NewVerifier(cfg Config) (*Verifier, error) {
 	if cfg.Audience != "" {
 		opts = append(opts, jwt.WithAudience(cfg.Audience))
 	}
-	return &Verifier{parser: jwt.NewParser(opts...), issuer: cfg.Issuer, audience: cfg.Audience, keys: keys}, nil
+	v.parser, v.methods = jwt.NewParser(opts...), methods
+	return v, nil
 }
 
 // checkPublicKey returns the algorithm a supported public key verifies, and the key in the form
@@ -188,10 +287,17 @@ func checkPublicKey(k crypto.PublicKey) (alg string, key jwt.VerificationKey, er
 	}
 }
 
-// Verify checks raw (the token without the "Bearer " prefix) and returns its claims. Tokens over
-// MaxTokenSize are refused before parsing. Every error wraps ErrInvalidToken; its message is a
-// reason safe to show the caller.
+// Verify checks raw (the token without the "Bearer " prefix) and returns its claims; see
+// VerifyContext.
 func (v *Verifier) Verify(raw string) (Claims, error) {
+	return v.VerifyContext(context.Background(), raw)
+}
+
+// VerifyContext checks raw (the token without the "Bearer " prefix) and returns its claims. ctx
+// bounds a JWK Set refresh the token's unknown kid may cause. Tokens over MaxTokenSize are
+// refused before parsing. Every error wraps ErrInvalidToken; its message is a reason safe to show
+// the caller.
+func (v *Verifier) VerifyContext(ctx context.Context, raw string) (Claims, error) {
 	if len(raw) > MaxTokenSize {
 		return Claims{}, fmt.Errorf("%w: %w", ErrInvalidToken, ErrTooLarge)
 	}
@@ -199,7 +305,7 @@ func (v *Verifier) Verify(raw string) (Claims, error) {
 		return Claims{}, invalid("missing token")
 	}
 	var tc tokenClaims
-	tok, err := v.parser.ParseWithClaims(raw, &tc, v.keyFor)
+	tok, err := v.parser.ParseWithClaims(raw, &tc, v.keyFor(ctx))
 	if err != nil {
 		reason := v.reason(tok, &tc, err)
 		if reason == ErrExpired.Error() {
@@ -213,33 +319,81 @@ func (v *Verifier) Verify(raw string) (Claims, error) {
 	if tc.ExpiresAt == nil { // WithExpirationRequired guarantees it; keep the invariant local
 		return Claims{}, invalid("exp is required")
 	}
-	c := Claims{Tenant: tc.Subject, ExpiresAt: tc.ExpiresAt.Time, Account: tc.Account}
-	if tc.IssuedAt != nil {
-		c.IssuedAt = tc.IssuedAt.Time
+	if tc.IssuedAt == nil {
+		return Claims{}, invalid("iat is required")
 	}
-	return c, nil
+	limit := v.maxLifetime
+	if tc.Account != "" {
+		limit = MaxAccountLifetime
+	}
+	if tc.ExpiresAt.Sub(tc.IssuedAt.Time) > limit {
+		return Claims{}, invalid(fmt.Sprintf("token lifetime (exp - iat) exceeds %s", limit))
+	}
+	if v.secret == nil {
+		// keyFor found the key by this kid.
+		kid, _ := tok.Header["kid"].(string)
+		if set, ok := v.tenants[kid]; !ok || !set.Allows(tc.Subject) {
+			return Claims{}, invalid("the signing key may not sign for this tenant")
+		}
+	}
+	return Claims{Tenant: tc.Subject, ExpiresAt: tc.ExpiresAt.Time, Account: tc.Account, IssuedAt: tc.IssuedAt.Time}, nil
 }
 
-// keyFor returns only the keys of the token's algorithm, so one key type is never offered to
-// another algorithm's verifier.
-func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
-	keys := v.keys[t.Method.Alg()]
-	if len(keys) == 0 {
-		return nil, errAlgNotAllowed
+// keyFor returns the key a token names: the HS256 secret, or the public key of its kid, which
+// must be of the token's algorithm (so one key type is never offered to another algorithm's
+// verifier) and strong enough.
+func (v *Verifier) keyFor(ctx context.Context) jwt.Keyfunc {
+	return func(t *jwt.Token) (any, error) {
+		alg := t.Method.Alg()
+		if v.secret != nil {
+			if alg != algHS256 {
+				return nil, errAlgNotAllowed
+			}
+			return v.secret, nil
+		}
+		kid, _ := t.Header["kid"].(string)
+		if kid == "" {
+			return nil, errNoKID
+		}
+		var key crypto.PublicKey
+		if v.jwks != nil {
+			k, err := v.jwks.KeyfuncCtx(ctx)(t)
+			if err != nil {
+				return nil, errUnknownKey
+			}
+			key = k
+		} else {
+			pk, ok := v.byKID[kid]
+			if !ok {
+				return nil, errUnknownKey
+			}
+			key = pk.Key
+		}
+		keyAlg, k, err := checkPublicKey(key)
+		if err != nil || keyAlg != alg {
+			return nil, errAlgNotAllowed
+		}
+		return k, nil
 	}
-	return jwt.VerificationKeySet{Keys: keys}, nil
 }
+
+var (
+	errNoKID      = errors.New("kid is required")
+	errUnknownKey = errors.New("unknown kid")
+)
 
 var errAlgNotAllowed = errors.New("algorithm not allowed")
 
 // reason turns a golang-jwt error into a short message that contains no token data.
 func (v *Verifier) reason(tok *jwt.Token, tc *tokenClaims, err error) string {
-	if tok != nil && tok.Method != nil {
-		if _, ok := v.keys[tok.Method.Alg()]; !ok {
-			return "algorithm not allowed"
-		}
+	if tok != nil && tok.Method != nil && !slices.Contains(v.methods, tok.Method.Alg()) {
+		return "algorithm not allowed"
 	}
 	switch {
+	case errors.Is(err, errNoKID):
+		return "kid is required: name the signing key in the token header"
+	case errors.Is(err, errUnknownKey):
+		return "unknown signing key (kid)"
 	case errors.Is(err, errAlgNotAllowed), errors.Is(err, jwt.ErrTokenUnverifiable):
 		// ErrTokenUnverifiable: an alg golang-jwt does not know at all.
 		return "algorithm not allowed"
@@ -280,10 +434,12 @@ func invalid(reason string) error {
 }
 
 // ParsePublicKeys reads every PEM block of pemData: "PUBLIC KEY" (PKIX: RSA, ECDSA P-256 or
-// Ed25519) and "RSA PUBLIC KEY" (PKCS#1). Any other block type, an unsupported or weak key, or
-// data without a single key is an error.
-func ParsePublicKeys(pemData []byte) ([]crypto.PublicKey, error) {
-	var keys []crypto.PublicKey
+// Ed25519) and "RSA PUBLIC KEY" (PKCS#1). A block's "kid" header names its key (as tokens name
+// it); a block without one is named key-<n>, n counting blocks from 1. Any other block type, an
+// unsupported or weak key, a kid used twice, or data without a single key is an error.
+func ParsePublicKeys(pemData []byte) ([]PublicKey, error) {
+	var keys []PublicKey
+	seen := map[string]bool{}
 	rest := pemData
 	for n := 1; ; n++ {
 		var block *pem.Block
@@ -309,7 +465,12 @@ func ParsePublicKeys(pemData []byte) ([]crypto.PublicKey, error) {
 		if _, _, err := checkPublicKey(k); err != nil {
 			return nil, fmt.Errorf("tenantauth: PEM block %d: %w", n, err)
 		}
-		keys = append(keys, k)
+		id := cmp.Or(strings.TrimSpace(block.Headers["kid"]), fmt.Sprintf("key-%d", n))
+		if seen[id] {
+			return nil, fmt.Errorf("tenantauth: PEM block %d: kid %q is used twice", n, id)
+		}
+		seen[id] = true
+		keys = append(keys, PublicKey{ID: id, Key: k})
 	}
 	if len(keys) == 0 {
 		return nil, errors.New("tenantauth: no PEM public key found")

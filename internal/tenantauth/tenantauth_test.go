@@ -92,6 +92,45 @@ func good(extra jwt.MapClaims) jwt.MapClaims {
 	return c
 }
 
+// pub is a public-key configuration: keys named k1, k2... in order, the issuer and audience
+// pubClaims carries, and every kid allowed to sign for every tenant.
+func pub(keys ...crypto.PublicKey) Config {
+	c := Config{Issuer: "https://idp", Audience: "dirgate", KeyTenants: map[string]TenantSet{}}
+	for i, k := range keys {
+		id := "k" + strconv.Itoa(i+1)
+		c.PublicKeys = append(c.PublicKeys, PublicKey{ID: id, Key: k})
+		c.KeyTenants[id] = TenantSet{prefixes: []string{""}}
+	}
+	return c
+}
+
+// pubClaims are good claims for a pub configuration.
+func pubClaims(extra jwt.MapClaims) jwt.MapClaims {
+	c := good(jwt.MapClaims{"iss": "https://idp", "aud": "dirgate"})
+	for k, v := range extra {
+		if v == nil {
+			delete(c, k)
+		} else {
+			c[k] = v
+		}
+	}
+	return c
+}
+
+// signK signs claims with a kid header ("" for none).
+func signK(t *testing.T, m jwt.SigningMethod, key any, kid string, claims jwt.MapClaims) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(m, claims)
+	if kid != "" {
+		tok.Header["kid"] = kid
+	}
+	s, err := tok.SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 func newVerifier(t *testing.T, cfg Config) *Verifier {
 	t.Helper()
 	if cfg.Now == nil {
@@ -121,29 +160,30 @@ func TestVerifyAcceptsEachKeyType(t *testing.T) {
 		cfg    Config
 		method jwt.SigningMethod
 		key    any
+		kid    string
 	}{
-		"HS256": {Config{HS256Secret: []byte(secret)}, jwt.SigningMethodHS256, []byte(secret)},
-		"RS256": {Config{PublicKeys: []crypto.PublicKey{&k.rsa.PublicKey}}, jwt.SigningMethodRS256, k.rsa},
-		"ES256": {Config{PublicKeys: []crypto.PublicKey{&k.ec.PublicKey}}, jwt.SigningMethodES256, k.ec},
-		"EdDSA": {Config{PublicKeys: []crypto.PublicKey{k.ed.Public()}}, jwt.SigningMethodEdDSA, k.ed},
+		"HS256": {Config{HS256Secret: []byte(secret)}, jwt.SigningMethodHS256, []byte(secret), ""},
+		"RS256": {pub(&k.rsa.PublicKey), jwt.SigningMethodRS256, k.rsa, "k1"},
+		"ES256": {pub(&k.ec.PublicKey), jwt.SigningMethodES256, k.ec, "k1"},
+		"EdDSA": {pub(k.ed.Public()), jwt.SigningMethodEdDSA, k.ed, "k1"},
 		"EdDSA pointer key": {
-			Config{PublicKeys: []crypto.PublicKey{func() *ed25519.PublicKey { p := k.ed.Public().(ed25519.PublicKey); return &p }()}},
-			jwt.SigningMethodEdDSA, k.ed,
+			pub(func() *ed25519.PublicKey { p := k.ed.Public().(ed25519.PublicKey); return &p }()),
+			jwt.SigningMethodEdDSA, k.ed, "k1",
 		},
 		"RS256 second key of a set": {
-			Config{PublicKeys: []crypto.PublicKey{&k.rsa2.PublicKey, &k.rsa.PublicKey}}, jwt.SigningMethodRS256, k.rsa,
+			pub(&k.rsa2.PublicKey, &k.rsa.PublicKey), jwt.SigningMethodRS256, k.rsa, "k2",
 		},
 		"ES256 in a mixed set": {
-			Config{PublicKeys: []crypto.PublicKey{&k.rsa.PublicKey, &k.ec.PublicKey, k.ed.Public()}}, jwt.SigningMethodES256, k.ec,
+			pub(&k.rsa.PublicKey, &k.ec.PublicKey, k.ed.Public()), jwt.SigningMethodES256, k.ec, "k2",
 		},
 		"issuer and audience": {
-			Config{HS256Secret: []byte(secret), Issuer: "https://idp", Audience: "dirgate"}, jwt.SigningMethodHS256, []byte(secret),
+			Config{HS256Secret: []byte(secret), Issuer: "https://idp", Audience: "dirgate"}, jwt.SigningMethodHS256, []byte(secret), "",
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			v := newVerifier(t, tc.cfg)
-			tok := sign(t, tc.method, tc.key, good(jwt.MapClaims{"iss": "https://idp", "aud": []string{"other", "dirgate"}, "acct": "ia_x"}))
+			tok := signK(t, tc.method, tc.key, tc.kid, good(jwt.MapClaims{"iss": "https://idp", "aud": []string{"other", "dirgate"}, "acct": "ia_x"}))
 			got, err := v.Verify(tok)
 			if err != nil {
 				t.Fatalf("Verify: %v", err)
@@ -159,18 +199,22 @@ func TestVerifyAcceptsEachKeyType(t *testing.T) {
 func TestVerifyKeySetTwoKeys(t *testing.T) {
 	t.Parallel()
 	k := keys(t)
-	v := newVerifier(t, Config{PublicKeys: []crypto.PublicKey{&k.rsa.PublicKey, &k.rsa2.PublicKey}})
-	for name, key := range map[string]*rsa.PrivateKey{"first": k.rsa, "second": k.rsa2} {
-		if _, err := v.Verify(sign(t, jwt.SigningMethodRS256, key, good(nil))); err != nil {
-			t.Errorf("token signed with the %s key: %v", name, err)
+	v := newVerifier(t, pub(&k.rsa.PublicKey, &k.rsa2.PublicKey))
+	for kid, key := range map[string]*rsa.PrivateKey{"k1": k.rsa, "k2": k.rsa2} {
+		if _, err := v.Verify(signK(t, jwt.SigningMethodRS256, key, kid, pubClaims(nil))); err != nil {
+			t.Errorf("token signed with key %s: %v", kid, err)
 		}
 	}
 	other, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := v.Verify(sign(t, jwt.SigningMethodRS256, other, good(nil))); !errors.Is(err, ErrInvalidToken) {
+	if _, err := v.Verify(signK(t, jwt.SigningMethodRS256, other, "k1", pubClaims(nil))); !errors.Is(err, ErrInvalidToken) {
 		t.Errorf("token signed with a key outside the set: err = %v, want ErrInvalidToken", err)
+	}
+	// A token names its key: the first key's signature under the second's kid does not verify.
+	if _, err := v.Verify(signK(t, jwt.SigningMethodRS256, k.rsa, "k2", pubClaims(nil))); !errors.Is(err, ErrInvalidToken) {
+		t.Errorf("a signature under another key's kid: err = %v, want ErrInvalidToken", err)
 	}
 }
 
@@ -179,7 +223,7 @@ func TestVerifyRejects(t *testing.T) {
 	k := keys(t)
 	rsaPEM := pkixPEM(t, &k.rsa.PublicKey)
 	hsV := Config{HS256Secret: []byte(secret)}
-	rsV := Config{PublicKeys: []crypto.PublicKey{&k.rsa.PublicKey}}
+	rsV := pub(&k.rsa.PublicKey)
 	hs := func(c jwt.MapClaims) string { return sign(t, jwt.SigningMethodHS256, []byte(secret), c) }
 	none := sign(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, good(nil))
 	b64 := base64.RawURLEncoding.EncodeToString
@@ -194,11 +238,18 @@ func TestVerifyRejects(t *testing.T) {
 		"HS256 signed with RSA public key PEM": {rsV, sign(t, jwt.SigningMethodHS256, rsaPEM, good(nil)), "algorithm not allowed"},
 		"HS256 signed with RSA public key DER": {rsV, sign(t, jwt.SigningMethodHS256, x509.MarshalPKCS1PublicKey(&k.rsa.PublicKey), good(nil)), "algorithm not allowed"},
 		"RS256 against HS verifier":            {hsV, sign(t, jwt.SigningMethodRS256, k.rsa, good(nil)), "algorithm not allowed"},
-		"ES256 against RS verifier":            {rsV, sign(t, jwt.SigningMethodES256, k.ec, good(nil)), "algorithm not allowed"},
+		"ES256 against RS verifier":            {rsV, signK(t, jwt.SigningMethodES256, k.ec, "k1", pubClaims(nil)), "algorithm not allowed"},
+		"RS256 without kid":                    {rsV, sign(t, jwt.SigningMethodRS256, k.rsa, pubClaims(nil)), "kid is required: name the signing key in the token header"},
+		"RS256 with an unknown kid":            {rsV, signK(t, jwt.SigningMethodRS256, k.rsa, "k9", pubClaims(nil)), "unknown signing key (kid)"},
+		"RS256 without iss":                    {rsV, signK(t, jwt.SigningMethodRS256, k.rsa, "k1", pubClaims(jwt.MapClaims{"iss": nil})), "issuer mismatch"},
+		"RS256 without aud":                    {rsV, signK(t, jwt.SigningMethodRS256, k.rsa, "k1", pubClaims(jwt.MapClaims{"aud": nil})), "audience mismatch"},
 		"HS384 against HS verifier":            {hsV, sign(t, jwt.SigningMethodHS384, []byte(secret), good(nil)), "algorithm not allowed"},
 		"unknown alg":                          {hsV, b64([]byte(`{"alg":"XX99","typ":"JWT"}`)) + "." + b64([]byte(`{"sub":"acme"}`)) + ".c2ln", "algorithm not allowed"},
 		"wrong secret":                         {hsV, sign(t, jwt.SigningMethodHS256, []byte(strings.Repeat("z", 32)), good(nil)), "signature invalid"},
-		"wrong RSA key":                        {rsV, sign(t, jwt.SigningMethodRS256, k.rsa2, good(nil)), "signature invalid"},
+		"wrong RSA key":                        {rsV, signK(t, jwt.SigningMethodRS256, k.rsa2, "k1", pubClaims(nil)), "signature invalid"},
+		"missing iat":                          {hsV, hs(good(jwt.MapClaims{"iat": nil})), "iat is required"},
+		"lifetime over the cap":                {hsV, hs(good(jwt.MapClaims{"iat": t0.Add(-time.Hour).Unix(), "exp": t0.Add(24 * time.Hour).Unix()})), "token lifetime (exp - iat) exceeds 24h0m0s"},
+		"account token over its cap":           {hsV, hs(good(jwt.MapClaims{"acct": "ia_x", "exp": t0.Add(31 * 24 * time.Hour).Unix()})), "token lifetime (exp - iat) exceeds 720h0m0s"},
 		"tampered payload":                     {hsV, tamper(t, hs(good(nil))), "signature invalid"},
 		"missing exp":                          {hsV, hs(good(jwt.MapClaims{"exp": nil})), "exp is required"},
 		"expired":                              {hsV, hs(good(jwt.MapClaims{"exp": t0.Add(-time.Minute).Unix()})), "token expired"},
@@ -328,13 +379,17 @@ func TestNewVerifierRefuses(t *testing.T) {
 	}{
 		"no key":          {Config{}, "no verification key"},
 		"short secret":    {Config{HS256Secret: []byte(secret[:31])}, "at least 32 bytes"},
-		"both kinds":      {Config{HS256Secret: []byte(secret), PublicKeys: []crypto.PublicKey{&k.rsa.PublicKey}}, "not both"},
-		"weak RSA":        {Config{PublicKeys: []crypto.PublicKey{&k.rsaWeak.PublicKey}}, "1024 bits"},
-		"P-384":           {Config{PublicKeys: []crypto.PublicKey{&k.ecP384.PublicKey}}, "P-256"},
-		"private key":     {Config{PublicKeys: []crypto.PublicKey{k.rsa}}, "unsupported key type"},
-		"byte slice":      {Config{PublicKeys: []crypto.PublicKey{[]byte(secret)}}, "unsupported key type"},
-		"short ed25519":   {Config{PublicKeys: []crypto.PublicKey{ed25519.PublicKey(make([]byte, 10))}}, "wrong size"},
-		"nil RSA":         {Config{PublicKeys: []crypto.PublicKey{(*rsa.PublicKey)(nil)}}, "empty RSA key"},
+		"both kinds":      {func() Config { c := pub(&k.rsa.PublicKey); c.HS256Secret = []byte(secret); return c }(), "one of"},
+		"public, no iss":  {func() Config { c := pub(&k.rsa.PublicKey); c.Issuer = ""; return c }(), "issuer"},
+		"public, no aud":  {func() Config { c := pub(&k.rsa.PublicKey); c.Audience = ""; return c }(), "audience"},
+		"public, unbound": {func() Config { c := pub(&k.rsa.PublicKey); c.KeyTenants = nil; return c }(), "tenants each key may sign for"},
+		"duplicate kid":   {func() Config { c := pub(&k.rsa.PublicKey, &k.rsa2.PublicKey); c.PublicKeys[1].ID = "k1"; return c }(), "two public keys"},
+		"weak RSA":        {pub(&k.rsaWeak.PublicKey), "1024 bits"},
+		"P-384":           {pub(&k.ecP384.PublicKey), "P-256"},
+		"private key":     {pub(k.rsa), "unsupported key type"},
+		"byte slice":      {pub([]byte(secret)), "unsupported key type"},
+		"short ed25519":   {pub(ed25519.PublicKey(make([]byte, 10))), "wrong size"},
+		"nil RSA":         {pub((*rsa.PublicKey)(nil)), "empty RSA key"},
 		"negative leeway": {Config{HS256Secret: []byte(secret), Leeway: -time.Second}, "leeway"},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -547,14 +602,19 @@ func TestParsePublicKeys(t *testing.T) {
 			if len(got) != len(tc.want) {
 				t.Fatalf("got %d keys, want %d", len(got), len(tc.want))
 			}
+			var keys []crypto.PublicKey
 			for i := range got {
-				eq, ok := got[i].(interface{ Equal(crypto.PublicKey) bool })
+				eq, ok := got[i].Key.(interface{ Equal(crypto.PublicKey) bool })
 				if !ok || !eq.Equal(tc.want[i]) {
-					t.Errorf("key %d = %T, not the expected %T", i, got[i], tc.want[i])
+					t.Errorf("key %d = %T, not the expected %T", i, got[i].Key, tc.want[i])
 				}
+				if want := "key-" + strconv.Itoa(i+1); got[i].ID != want {
+					t.Errorf("key %d is named %q, want %q", i, got[i].ID, want)
+				}
+				keys = append(keys, got[i].Key)
 			}
 			// The parsed keys work in a verifier.
-			if _, err := NewVerifier(Config{PublicKeys: got}); err != nil {
+			if _, err := NewVerifier(pub(keys...)); err != nil {
 				t.Errorf("NewVerifier(parsed keys): %v", err)
 			}
 		})
