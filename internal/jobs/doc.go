@@ -17,9 +17,12 @@
 // Submit saves the job, then queues it. A job whose replica died in between (no task in the
 // queue a minute later) is marked failed, with error code not_queued, when it is next read.
 //
+// A job's record is a hash with a field per item (see record.go), so marking an item started or
+// done writes that item and the job's small state, never the whole job.
+//
 // Keys (prefix P):
 //
-//	P{job:<id>}                 the job record (JSON)
+//	P{job:<id>}:rec             the job record (hash: head, state, i:<n> per item)
 //	P{job:<id>}:owner           the fencing key of the runner
 //	P{job:<id>}:cancel          set by Cancel; the runner stops before its next item
 //	Pjobs:<tenant>              sorted set of the tenant's job ids by creation time

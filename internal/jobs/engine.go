@@ -151,12 +151,16 @@ func (e *Engine) Shutdown() { e.server.Shutdown() }
 // Stop stops taking new jobs (the first step of a graceful shutdown).
 func (e *Engine) Stop() { e.server.Stop() }
 
-func (e *Engine) jobKey(id string) string    { return e.prefix + "{job:" + id + "}" }
-func (e *Engine) ownerKey(id string) string  { return e.jobKey(id) + ":owner" }
-func (e *Engine) cancelKey(id string) string { return e.jobKey(id) + ":cancel" }
+// jobTag is the start of every key of job id: they share its hash slot.
+func (e *Engine) jobTag(id string) string { return e.prefix + "{job:" + id + "}" }
+
+// jobKey is the job's record (see record.go).
+func (e *Engine) jobKey(id string) string    { return e.jobTag(id) + ":rec" }
+func (e *Engine) ownerKey(id string) string  { return e.jobTag(id) + ":owner" }
+func (e *Engine) cancelKey(id string) string { return e.jobTag(id) + ":cancel" }
 
 // reportedKey is set once OnFinish was told of the job's end.
-func (e *Engine) reportedKey(id string) string { return e.jobKey(id) + ":reported" }
+func (e *Engine) reportedKey(id string) string { return e.jobTag(id) + ":reported" }
 func (e *Engine) indexKey(tenant string) string {
 	return e.prefix + "jobs:" + tenant
 }
@@ -172,11 +176,11 @@ func (e *Engine) Submit(ctx context.Context, j *Job) error {
 	for i := range j.Items {
 		j.Items[i].Status = ItemPending
 	}
-	b, err := json.Marshal(j)
+	fields, err := recordFields(j)
 	if err != nil {
-		return fmt.Errorf("jobs: encode: %w", err)
+		return err
 	}
-	if err := e.rdb.Set(ctx, e.jobKey(j.ID), b, 0).Err(); err != nil {
+	if err := e.rdb.HSet(ctx, e.jobKey(j.ID), fields...).Err(); err != nil {
 		return fmt.Errorf("jobs: save %s: %w", j.ID, err)
 	}
 	if err := e.rdb.ZAdd(ctx, e.indexKey(j.Tenant), redis.Z{Score: float64(now.UnixMilli()), Member: j.ID}).Err(); err != nil {
@@ -207,7 +211,7 @@ func (e *Engine) Get(ctx context.Context, tenant, id string) (*Job, error) {
 	if !validID(id) {
 		return nil, ErrNotFound
 	}
-	j, err := e.load(ctx, id)
+	j, err := e.load(ctx, id, true)
 	if err != nil {
 		return nil, err
 	}
@@ -221,14 +225,15 @@ func (e *Engine) Get(ctx context.Context, tenant, id string) (*Job, error) {
 // never queued.
 const OrphanAfter = time.Minute
 
-// failQueuedScript replaces a job record that is still queued and never started.
-// KEYS[1] = job; ARGV[1] = JSON, ARGV[2] = TTL (ms).
+// failQueuedScript replaces the state of a job that is still queued and never started.
+// KEYS[1] = record; ARGV[1] = state JSON, ARGV[2] = TTL (ms).
 var failQueuedScript = redis.NewScript(`
-local cur = redis.call('GET', KEYS[1])
+local cur = redis.call('HGET', KEYS[1], 'state')
 if not cur then return 0 end
-local j = cjson.decode(cur)
-if j.status ~= 'queued' or j.started_at ~= nil then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local s = cjson.decode(cur)
+if s.status ~= 'queued' or s.started_at ~= nil then return 0 end
+redis.call('HSET', KEYS[1], 'state', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 `)
 
@@ -248,7 +253,7 @@ func (e *Engine) settleOrphan(ctx context.Context, j *Job) *Job {
 	now := e.now().UTC()
 	failed.Status, failed.UpdatedAt, failed.FinishedAt = Failed, now, &now
 	failed.Error = &Error{Code: "not_queued", Message: "the gateway stopped between accepting this job and queueing it; nothing was changed. Submit it again."}
-	b, err := json.Marshal(&failed)
+	b, err := json.Marshal(stateOf(&failed))
 	if err != nil {
 		return j
 	}
@@ -259,7 +264,7 @@ func (e *Engine) settleOrphan(ctx context.Context, j *Job) *Job {
 	}
 	if ok != 1 {
 		// Another reader settled it, or it started after all: read it as it stands.
-		if cur, err := e.load(ctx, j.ID); err == nil {
+		if cur, err := e.load(ctx, j.ID, true); err == nil {
 			return cur
 		}
 		return j
@@ -267,31 +272,6 @@ func (e *Engine) settleOrphan(ctx context.Context, j *Job) *Job {
 	e.log.WarnContext(ctx, "jobs: a job was never queued; it is marked failed", "job", j.ID, "tenant", j.Tenant)
 	e.reportFinish(ctx, &failed)
 	return &failed
-}
-
-func (e *Engine) load(ctx context.Context, id string) (*Job, error) {
-	var data *redis.StringCmd
-	var cancel *redis.IntCmd
-	if _, err := e.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		data = p.Get(ctx, e.jobKey(id))
-		cancel = p.Exists(ctx, e.cancelKey(id))
-		return nil
-	}); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("jobs: read %s: %w", id, err)
-	}
-	b, err := data.Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("jobs: read %s: %w", id, err)
-	}
-	var j Job
-	if err := json.Unmarshal(b, &j); err != nil {
-		return nil, fmt.Errorf("jobs: decode %s: %w", id, err)
-	}
-	j.CancelRequested = cancel.Val() == 1
-	return &j, nil
 }
 
 // List returns the tenant's most recent jobs, newest first; account filters by integrated
@@ -304,7 +284,7 @@ func (e *Engine) List(ctx context.Context, tenant, account string) ([]*Job, erro
 	out := []*Job{}
 	var gone []any
 	for _, id := range ids {
-		j, err := e.load(ctx, id)
+		j, err := e.load(ctx, id, true)
 		if errors.Is(err, ErrNotFound) {
 			gone = append(gone, id) // expired after its retention
 			continue
