@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -192,6 +193,7 @@ func (e *Engine) Submit(ctx context.Context, j *Job) error {
 		e.rdb.ZRem(context.WithoutCancel(ctx), e.indexKey(j.Tenant), j.ID)
 		return err
 	}
+	e.prune(ctx, j.Tenant)
 	return nil
 }
 
@@ -299,7 +301,56 @@ func (e *Engine) List(ctx context.Context, tenant, account string) ([]*Job, erro
 	if len(gone) > 0 {
 		e.rdb.ZRem(ctx, e.indexKey(tenant), gone...)
 	}
+	e.prune(ctx, tenant)
 	return out, nil
+}
+
+// pruneBatch bounds one pass of prune. The jobs it looks at were created more than a retention
+// ago; those still readable were unfinished a retention ago, so there are few of them (no more
+// than the tenant's cap of unfinished jobs), and a pass of this size gets past them.
+const pruneBatch = 200
+
+// prune drops from the tenant's index the oldest ids whose records are gone: the index is
+// ordered by creation, and a job is kept for a retention after it finishes, so only ids created
+// more than a retention ago can be gone. Submit and List call it, so the index stays about as
+// long as the tenant's jobs of one retention, however many it ever had.
+func (e *Engine) prune(ctx context.Context, tenant string) {
+	before := e.now().Add(-e.retention).UnixMilli()
+	ids, err := e.rdb.ZRangeByScore(ctx, e.indexKey(tenant), &redis.ZRangeBy{
+		Min: "-inf", Max: "(" + strconv.FormatInt(before, 10), Count: pruneBatch,
+	}).Result()
+	if err != nil || len(ids) == 0 {
+		return
+	}
+	states := make([]*redis.StringCmd, len(ids))
+	if _, err := e.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			states[i] = p.HGet(ctx, e.jobKey(id), fieldState)
+		}
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return
+	}
+	var gone []any
+	for i, c := range states {
+		b, err := c.Bytes()
+		var st jobState
+		switch {
+		case errors.Is(err, redis.Nil):
+			gone = append(gone, ids[i])
+		case err == nil && json.Unmarshal(b, &st) == nil:
+			j := &Job{}
+			st.apply(j)
+			if e.expired(j) {
+				gone = append(gone, ids[i])
+			}
+		}
+	}
+	if len(gone) > 0 {
+		if err := e.rdb.ZRem(ctx, e.indexKey(tenant), gone...).Err(); err != nil {
+			e.log.WarnContext(ctx, "jobs: pruning the job index failed", "tenant", tenant, "err", err)
+		}
+	}
 }
 
 // Cancel asks the tenant's job id to stop before its next item; a job waiting for quota or for a

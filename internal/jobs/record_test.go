@@ -2,6 +2,7 @@ package jobs_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -97,5 +98,61 @@ func TestItemWritesDoNotGrowWithTheJob(t *testing.T) {
 	}
 	if perItem[10] == 0 || perItem[1000] > 1.5*perItem[10] {
 		t.Errorf("bytes sent per item: %.0f in a job of 10 items, %.0f in a job of 1000; want about the same", perItem[10], perItem[1000])
+	}
+}
+
+// TestFinishedJobsExpire: a finished job's record gets the retention as its TTL; once the
+// retention has passed (on the engine's clock) the job reads as not found, and the tenant's
+// index drops it, and any other id whose record is gone, when the tenant next submits, without
+// anyone listing. A job created long ago that finished recently stays.
+func TestFinishedJobsExpire(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	const retention = time.Hour
+	en := e.engine(t, newRecorder(), func(o *jobs.Options) { o.Retention = retention })
+	ctx := t.Context()
+	index := e.rdb.Prefix + "jobs:acme"
+
+	old := &jobs.Job{Tenant: "acme", Account: "ia_1", Type: "test", Items: items(2)}
+	if err := en.Submit(ctx, old); err != nil {
+		t.Fatal(err)
+	}
+	await(t, en, "acme", old.ID, 20*time.Second, final)
+	if ttl := e.rdb.PTTL(ctx, en.RecordKey(old.ID)).Val(); ttl <= 0 || ttl > retention {
+		t.Errorf("a finished job's record has TTL %v, want up to %v", ttl, retention)
+	}
+
+	e.clock.Advance(retention + time.Second)
+	if _, err := en.Get(ctx, "acme", old.ID); !errors.Is(err, jobs.ErrNotFound) {
+		t.Errorf("Get of a job finished a retention ago: %v, want not found", err)
+	}
+	// A job created two retentions ago that finished a minute ago, and an id whose record is gone.
+	now := e.clock.Now().UTC()
+	created, finished := now.Add(-2*retention), now.Add(-time.Minute)
+	long := &jobs.Job{ID: jobs.NewID(), Tenant: "acme", Account: "ia_1", Type: "test", Status: jobs.Succeeded,
+		CreatedAt: created, UpdatedAt: finished, StartedAt: &created, FinishedAt: &finished, Items: items(1)}
+	long.Items[0].Status = jobs.ItemDone
+	if err := en.Put(ctx, long); err != nil {
+		t.Fatal(err)
+	}
+	lost := jobs.NewID()
+	for _, id := range []string{long.ID, lost} {
+		if err := e.rdb.ZAdd(ctx, index, redis.Z{Score: float64(created.UnixMilli()), Member: id}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	fresh := &jobs.Job{Tenant: "acme", Account: "ia_1", Type: "test", Items: items(1)}
+	if err := en.Submit(ctx, fresh); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]bool{old.ID: false, lost: false, long.ID: true, fresh.ID: true} {
+		_, err := e.rdb.ZScore(ctx, index, id).Result()
+		if in := err == nil; in != want {
+			t.Errorf("job %s in the index: %v, want %v (%v)", id, in, want, err)
+		}
+	}
+	if _, err := en.Get(ctx, "acme", long.ID); err != nil {
+		t.Errorf("a job finished a minute ago: %v", err)
 	}
 }
