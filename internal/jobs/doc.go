@@ -26,4 +26,5 @@
 //	P{job:<id>}:owner           the fencing key of the runner
 //	P{job:<id>}:cancel          set by Cancel; the runner stops before its next item
 //	Pjobs:<tenant>              sorted set of the tenant's job ids by creation time
+//	Pjobs-active:<tenant>       sorted set of the tenant's unfinished job ids (the MaxActive cap)
 package jobs

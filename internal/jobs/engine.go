@@ -25,6 +25,7 @@ const (
 	DefaultOwnerTTL    = 30 * time.Second
 	DefaultMaxWait     = time.Minute
 	DefaultMaxRetry    = 50
+	DefaultMaxActive   = 20
 	// maxListed bounds GET /jobs: the most recent jobs of a tenant.
 	maxListed = 200
 )
@@ -43,6 +44,9 @@ type Options struct {
 	Concurrency int
 	// Retention is how long a finished job stays readable; default 7 days.
 	Retention time.Duration
+	// MaxActive is how many unfinished jobs (queued, running, waiting) one tenant may have, on
+	// all replicas together; default 20.
+	MaxActive int
 	// OwnerTTL is the life of the runner's fencing key, refreshed while it runs; default 30 s.
 	OwnerTTL time.Duration
 	// MaxWait caps how long a job waiting for quota sleeps before it looks again: the budget can
@@ -75,6 +79,7 @@ type Engine struct {
 	ownerTTL  time.Duration
 	maxWait   time.Duration
 	maxRetry  int
+	maxActive int
 	onFinish  func(ctx context.Context, j *Job)
 	onRunning func(delta int)
 	now       func() time.Time
@@ -93,7 +98,10 @@ func New(o Options) (*Engine, error) {
 	e := &Engine{
 		rdb: o.Client, prefix: o.Prefix, queue: o.Queue, executors: o.Executors, retention: o.Retention,
 		ownerTTL: o.OwnerTTL, maxWait: o.MaxWait, maxRetry: o.MaxRetry, now: o.Now, log: o.Logger,
-		onFinish: o.OnFinish, onRunning: o.OnRunning,
+		onFinish: o.OnFinish, onRunning: o.OnRunning, maxActive: o.MaxActive,
+	}
+	if e.maxActive <= 0 {
+		e.maxActive = DefaultMaxActive
 	}
 	if e.queue == "" {
 		e.queue = DefaultQueue
@@ -167,7 +175,8 @@ func (e *Engine) indexKey(tenant string) string {
 }
 
 // Submit stores j as a new queued job and enqueues it. It sets ID, Status, the timestamps and
-// every item's status.
+// every item's status. A tenant that has MaxActive unfinished jobs already is refused with
+// *TooManyJobsError, and nothing is stored.
 func (e *Engine) Submit(ctx context.Context, j *Job) error {
 	if _, ok := e.executors[j.Type]; !ok {
 		return fmt.Errorf("jobs: no executor for job type %q", j.Type)
@@ -181,16 +190,26 @@ func (e *Engine) Submit(ctx context.Context, j *Job) error {
 	if err != nil {
 		return err
 	}
+	// Admitted first: a refused job leaves nothing behind.
+	if err := e.admit(ctx, j); err != nil {
+		return err
+	}
+	undo := func() {
+		ctx := context.WithoutCancel(ctx)
+		e.rdb.Del(ctx, e.jobKey(j.ID))
+		e.rdb.ZRem(ctx, e.indexKey(j.Tenant), j.ID)
+		e.rdb.ZRem(ctx, e.activeKey(j.Tenant), j.ID)
+	}
 	if err := e.rdb.HSet(ctx, e.jobKey(j.ID), fields...).Err(); err != nil {
+		undo()
 		return fmt.Errorf("jobs: save %s: %w", j.ID, err)
 	}
 	if err := e.rdb.ZAdd(ctx, e.indexKey(j.Tenant), redis.Z{Score: float64(now.UnixMilli()), Member: j.ID}).Err(); err != nil {
-		e.rdb.Del(context.WithoutCancel(ctx), e.jobKey(j.ID))
+		undo()
 		return fmt.Errorf("jobs: index %s: %w", j.ID, err)
 	}
 	if err := e.enqueue(ctx, j.ID, 0); err != nil {
-		e.rdb.Del(context.WithoutCancel(ctx), e.jobKey(j.ID))
-		e.rdb.ZRem(context.WithoutCancel(ctx), e.indexKey(j.Tenant), j.ID)
+		undo()
 		return err
 	}
 	e.prune(ctx, j.Tenant)
@@ -272,6 +291,7 @@ func (e *Engine) settleOrphan(ctx context.Context, j *Job) *Job {
 		return j
 	}
 	e.log.WarnContext(ctx, "jobs: a job was never queued; it is marked failed", "job", j.ID, "tenant", j.Tenant)
+	e.deactivate(ctx, &failed)
 	e.reportFinish(ctx, &failed)
 	return &failed
 }

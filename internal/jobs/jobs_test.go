@@ -106,7 +106,7 @@ func (e *env) engine(t *testing.T, ex jobs.Executor, mod func(*jobs.Options)) *j
 }
 
 // submitter returns an engine that submits and reads but runs nothing (no workers).
-func (e *env) submitter(t *testing.T, ex jobs.Executor) *jobs.Engine {
+func (e *env) submitter(t *testing.T, ex jobs.Executor, mod func(*jobs.Options)) *jobs.Engine {
 	t.Helper()
 	opts, err := redis.ParseURL(redistest.URL())
 	if err != nil {
@@ -114,7 +114,11 @@ func (e *env) submitter(t *testing.T, ex jobs.Executor) *jobs.Engine {
 	}
 	c := redis.NewClient(opts)
 	t.Cleanup(func() { c.Close() })
-	en, err := jobs.New(jobs.Options{Client: c, Prefix: e.rdb.Prefix, Queue: e.queue, Executors: map[string]jobs.Executor{"test": ex}, Now: e.clock.Now})
+	o := jobs.Options{Client: c, Prefix: e.rdb.Prefix, Queue: e.queue, Executors: map[string]jobs.Executor{"test": ex}, Now: e.clock.Now}
+	if mod != nil {
+		mod(&o)
+	}
+	en, err := jobs.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -80,7 +80,7 @@ func TestItemWritesDoNotGrowWithTheJob(t *testing.T) {
 	hook := &argBytes{per: map[string]int{}}
 	// The submitting replica has no workers and is not counted: a submission writes every item
 	// once, which is not the point here.
-	sub := e.submitter(t, rec)
+	sub := e.submitter(t, rec, nil)
 	e.engine(t, rec, func(o *jobs.Options) { o.Client.AddHook(hook) })
 
 	perItem := map[int]float64{}

@@ -61,6 +61,9 @@ func (r *run) save(ctx context.Context, items ...int) error {
 	if ok != 1 {
 		return errLostOwnership
 	}
+	if r.j.Status.Final() {
+		r.e.deactivate(ctx, r.j)
+	}
 	return nil
 }
 
@@ -76,6 +79,7 @@ func (e *Engine) handle(ctx context.Context, t *asynq.Task) error {
 	}
 	if j.Status.Final() {
 		// A runner that died between its final save and the report.
+		e.deactivate(ctx, j)
 		if full, err := e.load(ctx, id, true); err == nil {
 			e.reportFinish(ctx, full)
 		}
