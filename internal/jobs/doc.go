@@ -14,6 +14,12 @@
 // runs it again when the budget allows (the executor says when, see Wait). Such waits are not
 // counted as failures.
 //
+// Tenants share the queue, within limits: a replica runs at most TenantConcurrency jobs of one
+// tenant at once (a job over it gives its worker back at once and is offered again a moment
+// later, which is not a failed run), and a tenant has at most MaxActive unfinished jobs on all
+// replicas (Submit refuses more with *TooManyJobsError, atomically, storing nothing). A finished
+// job stays readable for Retention, then is gone.
+//
 // Submit saves the job, then queues it. A job whose replica died in between (no task in the
 // queue a minute later) is marked failed, with error code not_queued, when it is next read.
 //

@@ -26,6 +26,8 @@ const (
 	DefaultMaxWait     = time.Minute
 	DefaultMaxRetry    = 50
 	DefaultMaxActive   = 20
+	// DefaultTenantConcurrency leaves half of the default workers to other tenants.
+	DefaultTenantConcurrency = 2
 	// maxListed bounds GET /jobs: the most recent jobs of a tenant.
 	maxListed = 200
 )
@@ -42,6 +44,9 @@ type Options struct {
 	Executors map[string]Executor
 	// Concurrency is how many jobs one replica runs at once; default 4.
 	Concurrency int
+	// TenantConcurrency is how many jobs of one tenant one replica runs at once; default 2. A job
+	// over it gives its worker back at once and is run later; that is not a failed run.
+	TenantConcurrency int
 	// Retention is how long a finished job stays readable; default 7 days.
 	Retention time.Duration
 	// MaxActive is how many unfinished jobs (queued, running, waiting) one tenant may have, on
@@ -80,6 +85,7 @@ type Engine struct {
 	maxWait   time.Duration
 	maxRetry  int
 	maxActive int
+	slots     tenantSlots
 	onFinish  func(ctx context.Context, j *Job)
 	onRunning func(delta int)
 	now       func() time.Time
@@ -102,6 +108,10 @@ func New(o Options) (*Engine, error) {
 	}
 	if e.maxActive <= 0 {
 		e.maxActive = DefaultMaxActive
+	}
+	e.slots = tenantSlots{max: o.TenantConcurrency, running: map[string]int{}}
+	if e.slots.max <= 0 {
+		e.slots.max = DefaultTenantConcurrency
 	}
 	if e.queue == "" {
 		e.queue = DefaultQueue

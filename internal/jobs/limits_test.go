@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/dirgate/dirgate/internal/jobs"
@@ -124,6 +125,82 @@ func TestFinishedJobsFreeTheCap(t *testing.T) {
 	for range 2 {
 		if err := en.Submit(ctx, &jobs.Job{Tenant: "acme", Account: "ia_1", Type: "test", Items: items(1)}); err != nil {
 			t.Errorf("a job after the others finished: %v", err)
+		}
+	}
+}
+
+// TestOneTenantCannotTakeEveryWorker: with tenant A's ten large jobs running (their writes wait
+// until released), tenant B's job starts at once, and A never runs more than its two slots on
+// the replica. Without the per-tenant slots A's jobs would take all four workers and B would
+// wait for them. A job put back to wait for a slot has not failed a run: asynq counts no retry.
+func TestOneTenantCannotTakeEveryWorker(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	g := newGate()
+	const perTenant = 2
+	en := e.engine(t, g, func(o *jobs.Options) { o.Concurrency, o.TenantConcurrency = 4, perTenant })
+	ctx := t.Context()
+	var ids []string
+	for range 10 {
+		j := &jobs.Job{Tenant: "a", Account: "ia_a", Type: "test", Items: items(3)}
+		if err := en.Submit(ctx, j); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, j.ID)
+	}
+	runningA := map[string]bool{}
+	next := func(what string) string {
+		t.Helper()
+		select {
+		case s := <-g.started:
+			return s
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s never started; tenant A runs %d jobs", what, len(runningA))
+			return ""
+		}
+	}
+	for len(runningA) < perTenant {
+		runningA[next("tenant A's jobs")] = true
+	}
+	b := &jobs.Job{Tenant: "b", Account: "ia_b", Type: "test", Items: items(1)}
+	if err := en.Submit(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		s := next("tenant B's job")
+		if s == "b "+b.ID {
+			break
+		}
+		runningA[s] = true
+	}
+	if len(runningA) > perTenant {
+		t.Errorf("tenant A ran %d jobs at once on one replica, want at most %d", len(runningA), perTenant)
+	}
+	// A's other jobs go back and forth between the workers and asynq's retry set meanwhile.
+	insp := asynq.NewInspectorFromRedisClient(e.rdb)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		waiting, err := insp.ListRetryTasks(e.queue)
+		if err != nil || time.Now().After(deadline) {
+			t.Fatalf("no job of A waits for a slot: %v", err)
+		}
+		for _, ti := range waiting {
+			if ti.Retried != 0 {
+				t.Errorf("job %s waiting for a slot counts %d failed runs, want 0", ti.ID, ti.Retried)
+			}
+		}
+		if len(waiting) > 0 {
+			break
+		}
+	}
+	ids = append(ids, b.ID)
+	close(g.open)
+	for _, id := range ids {
+		tenant := "a"
+		if id == b.ID {
+			tenant = "b"
+		}
+		if j := await(t, en, tenant, id, 60*time.Second, final); j.Status != jobs.Succeeded || j.Attempts != 0 {
+			t.Errorf("job %s: %s after %d failed runs; want succeeded, waiting for a slot is no failure", id, j.Status, j.Attempts)
 		}
 	}
 }

@@ -92,6 +92,14 @@ func (e *Engine) handle(ctx context.Context, t *asynq.Task) error {
 	if j.WaitUntil != nil && e.now().Before(*j.WaitUntil) && !j.CancelRequested {
 		return Wait(*j.WaitUntil, errors.New("budget not back yet")) // woken early: sleep on
 	}
+	// asynq archives a task that ends its last try with any error, a wait included: on its last
+	// try a job runs even over its tenant's slots.
+	retried, _ := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	if !e.slots.take(j.Tenant, retried >= maxRetry) {
+		return Wait(e.now().Add(busyDelay), errTenantBusy) // the worker goes to another job now
+	}
+	defer e.slots.give(j.Tenant)
 	var tok [16]byte
 	_, _ = rand.Read(tok[:])
 	r := &run{e: e, j: j, token: hex.EncodeToString(tok[:])}
@@ -128,8 +136,6 @@ func (e *Engine) handle(ctx context.Context, t *asynq.Task) error {
 	}
 	// A failed run: the job is retried from its current item, unless this was the last try.
 	r.j.Attempts++
-	retried, _ := asynq.GetRetryCount(ctx)
-	maxRetry, _ := asynq.GetMaxRetry(ctx)
 	if retried >= maxRetry {
 		r.finish(Failed, &Error{Code: "gave_up", Message: fmt.Sprintf("stopped after %d failed runs: %v", retried+1, err)})
 	}
