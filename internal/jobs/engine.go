@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -24,6 +25,9 @@ const (
 	DefaultOwnerTTL    = 30 * time.Second
 	DefaultMaxWait     = time.Minute
 	DefaultMaxRetry    = 50
+	DefaultMaxActive   = 20
+	// DefaultTenantConcurrency leaves half of the default workers to other tenants.
+	DefaultTenantConcurrency = 2
 	// maxListed bounds GET /jobs: the most recent jobs of a tenant.
 	maxListed = 200
 )
@@ -40,8 +44,14 @@ type Options struct {
 	Executors map[string]Executor
 	// Concurrency is how many jobs one replica runs at once; default 4.
 	Concurrency int
+	// TenantConcurrency is how many jobs of one tenant one replica runs at once; default 2. A job
+	// over it gives its worker back at once and is run later; that is not a failed run.
+	TenantConcurrency int
 	// Retention is how long a finished job stays readable; default 7 days.
 	Retention time.Duration
+	// MaxActive is how many unfinished jobs (queued, running, waiting) one tenant may have, on
+	// all replicas together; default 20.
+	MaxActive int
 	// OwnerTTL is the life of the runner's fencing key, refreshed while it runs; default 30 s.
 	OwnerTTL time.Duration
 	// MaxWait caps how long a job waiting for quota sleeps before it looks again: the budget can
@@ -74,6 +84,8 @@ type Engine struct {
 	ownerTTL  time.Duration
 	maxWait   time.Duration
 	maxRetry  int
+	maxActive int
+	slots     tenantSlots
 	onFinish  func(ctx context.Context, j *Job)
 	onRunning func(delta int)
 	now       func() time.Time
@@ -92,7 +104,14 @@ func New(o Options) (*Engine, error) {
 	e := &Engine{
 		rdb: o.Client, prefix: o.Prefix, queue: o.Queue, executors: o.Executors, retention: o.Retention,
 		ownerTTL: o.OwnerTTL, maxWait: o.MaxWait, maxRetry: o.MaxRetry, now: o.Now, log: o.Logger,
-		onFinish: o.OnFinish, onRunning: o.OnRunning,
+		onFinish: o.OnFinish, onRunning: o.OnRunning, maxActive: o.MaxActive,
+	}
+	if e.maxActive <= 0 {
+		e.maxActive = DefaultMaxActive
+	}
+	e.slots = tenantSlots{max: o.TenantConcurrency, running: map[string]int{}}
+	if e.slots.max <= 0 {
+		e.slots.max = DefaultTenantConcurrency
 	}
 	if e.queue == "" {
 		e.queue = DefaultQueue
@@ -151,18 +170,23 @@ func (e *Engine) Shutdown() { e.server.Shutdown() }
 // Stop stops taking new jobs (the first step of a graceful shutdown).
 func (e *Engine) Stop() { e.server.Stop() }
 
-func (e *Engine) jobKey(id string) string    { return e.prefix + "{job:" + id + "}" }
-func (e *Engine) ownerKey(id string) string  { return e.jobKey(id) + ":owner" }
-func (e *Engine) cancelKey(id string) string { return e.jobKey(id) + ":cancel" }
+// jobTag is the start of every key of job id: they share its hash slot.
+func (e *Engine) jobTag(id string) string { return e.prefix + "{job:" + id + "}" }
+
+// jobKey is the job's record (see record.go).
+func (e *Engine) jobKey(id string) string    { return e.jobTag(id) + ":rec" }
+func (e *Engine) ownerKey(id string) string  { return e.jobTag(id) + ":owner" }
+func (e *Engine) cancelKey(id string) string { return e.jobTag(id) + ":cancel" }
 
 // reportedKey is set once OnFinish was told of the job's end.
-func (e *Engine) reportedKey(id string) string { return e.jobKey(id) + ":reported" }
+func (e *Engine) reportedKey(id string) string { return e.jobTag(id) + ":reported" }
 func (e *Engine) indexKey(tenant string) string {
 	return e.prefix + "jobs:" + tenant
 }
 
 // Submit stores j as a new queued job and enqueues it. It sets ID, Status, the timestamps and
-// every item's status.
+// every item's status. A tenant that has MaxActive unfinished jobs already is refused with
+// *TooManyJobsError, and nothing is stored.
 func (e *Engine) Submit(ctx context.Context, j *Job) error {
 	if _, ok := e.executors[j.Type]; !ok {
 		return fmt.Errorf("jobs: no executor for job type %q", j.Type)
@@ -172,22 +196,33 @@ func (e *Engine) Submit(ctx context.Context, j *Job) error {
 	for i := range j.Items {
 		j.Items[i].Status = ItemPending
 	}
-	b, err := json.Marshal(j)
+	fields, err := recordFields(j)
 	if err != nil {
-		return fmt.Errorf("jobs: encode: %w", err)
+		return err
 	}
-	if err := e.rdb.Set(ctx, e.jobKey(j.ID), b, 0).Err(); err != nil {
+	// Admitted first: a refused job leaves nothing behind.
+	if err := e.admit(ctx, j); err != nil {
+		return err
+	}
+	undo := func() {
+		ctx := context.WithoutCancel(ctx)
+		e.rdb.Del(ctx, e.jobKey(j.ID))
+		e.rdb.ZRem(ctx, e.indexKey(j.Tenant), j.ID)
+		e.rdb.ZRem(ctx, e.activeKey(j.Tenant), j.ID)
+	}
+	if err := e.rdb.HSet(ctx, e.jobKey(j.ID), fields...).Err(); err != nil {
+		undo()
 		return fmt.Errorf("jobs: save %s: %w", j.ID, err)
 	}
 	if err := e.rdb.ZAdd(ctx, e.indexKey(j.Tenant), redis.Z{Score: float64(now.UnixMilli()), Member: j.ID}).Err(); err != nil {
-		e.rdb.Del(context.WithoutCancel(ctx), e.jobKey(j.ID))
+		undo()
 		return fmt.Errorf("jobs: index %s: %w", j.ID, err)
 	}
 	if err := e.enqueue(ctx, j.ID, 0); err != nil {
-		e.rdb.Del(context.WithoutCancel(ctx), e.jobKey(j.ID))
-		e.rdb.ZRem(context.WithoutCancel(ctx), e.indexKey(j.Tenant), j.ID)
+		undo()
 		return err
 	}
+	e.prune(ctx, j.Tenant)
 	return nil
 }
 
@@ -207,7 +242,7 @@ func (e *Engine) Get(ctx context.Context, tenant, id string) (*Job, error) {
 	if !validID(id) {
 		return nil, ErrNotFound
 	}
-	j, err := e.load(ctx, id)
+	j, err := e.load(ctx, id, true)
 	if err != nil {
 		return nil, err
 	}
@@ -221,14 +256,15 @@ func (e *Engine) Get(ctx context.Context, tenant, id string) (*Job, error) {
 // never queued.
 const OrphanAfter = time.Minute
 
-// failQueuedScript replaces a job record that is still queued and never started.
-// KEYS[1] = job; ARGV[1] = JSON, ARGV[2] = TTL (ms).
+// failQueuedScript replaces the state of a job that is still queued and never started.
+// KEYS[1] = record; ARGV[1] = state JSON, ARGV[2] = TTL (ms).
 var failQueuedScript = redis.NewScript(`
-local cur = redis.call('GET', KEYS[1])
+local cur = redis.call('HGET', KEYS[1], 'state')
 if not cur then return 0 end
-local j = cjson.decode(cur)
-if j.status ~= 'queued' or j.started_at ~= nil then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local s = cjson.decode(cur)
+if s.status ~= 'queued' or s.started_at ~= nil then return 0 end
+redis.call('HSET', KEYS[1], 'state', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 `)
 
@@ -248,7 +284,7 @@ func (e *Engine) settleOrphan(ctx context.Context, j *Job) *Job {
 	now := e.now().UTC()
 	failed.Status, failed.UpdatedAt, failed.FinishedAt = Failed, now, &now
 	failed.Error = &Error{Code: "not_queued", Message: "the gateway stopped between accepting this job and queueing it; nothing was changed. Submit it again."}
-	b, err := json.Marshal(&failed)
+	b, err := json.Marshal(stateOf(&failed))
 	if err != nil {
 		return j
 	}
@@ -259,39 +295,15 @@ func (e *Engine) settleOrphan(ctx context.Context, j *Job) *Job {
 	}
 	if ok != 1 {
 		// Another reader settled it, or it started after all: read it as it stands.
-		if cur, err := e.load(ctx, j.ID); err == nil {
+		if cur, err := e.load(ctx, j.ID, true); err == nil {
 			return cur
 		}
 		return j
 	}
 	e.log.WarnContext(ctx, "jobs: a job was never queued; it is marked failed", "job", j.ID, "tenant", j.Tenant)
+	e.deactivate(ctx, &failed)
 	e.reportFinish(ctx, &failed)
 	return &failed
-}
-
-func (e *Engine) load(ctx context.Context, id string) (*Job, error) {
-	var data *redis.StringCmd
-	var cancel *redis.IntCmd
-	if _, err := e.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		data = p.Get(ctx, e.jobKey(id))
-		cancel = p.Exists(ctx, e.cancelKey(id))
-		return nil
-	}); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("jobs: read %s: %w", id, err)
-	}
-	b, err := data.Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("jobs: read %s: %w", id, err)
-	}
-	var j Job
-	if err := json.Unmarshal(b, &j); err != nil {
-		return nil, fmt.Errorf("jobs: decode %s: %w", id, err)
-	}
-	j.CancelRequested = cancel.Val() == 1
-	return &j, nil
 }
 
 // List returns the tenant's most recent jobs, newest first; account filters by integrated
@@ -304,7 +316,7 @@ func (e *Engine) List(ctx context.Context, tenant, account string) ([]*Job, erro
 	out := []*Job{}
 	var gone []any
 	for _, id := range ids {
-		j, err := e.load(ctx, id)
+		j, err := e.load(ctx, id, true)
 		if errors.Is(err, ErrNotFound) {
 			gone = append(gone, id) // expired after its retention
 			continue
@@ -319,7 +331,56 @@ func (e *Engine) List(ctx context.Context, tenant, account string) ([]*Job, erro
 	if len(gone) > 0 {
 		e.rdb.ZRem(ctx, e.indexKey(tenant), gone...)
 	}
+	e.prune(ctx, tenant)
 	return out, nil
+}
+
+// pruneBatch bounds one pass of prune. The jobs it looks at were created more than a retention
+// ago; those still readable were unfinished a retention ago, so there are few of them (no more
+// than the tenant's cap of unfinished jobs), and a pass of this size gets past them.
+const pruneBatch = 200
+
+// prune drops from the tenant's index the oldest ids whose records are gone: the index is
+// ordered by creation, and a job is kept for a retention after it finishes, so only ids created
+// more than a retention ago can be gone. Submit and List call it, so the index stays about as
+// long as the tenant's jobs of one retention, however many it ever had.
+func (e *Engine) prune(ctx context.Context, tenant string) {
+	before := e.now().Add(-e.retention).UnixMilli()
+	ids, err := e.rdb.ZRangeByScore(ctx, e.indexKey(tenant), &redis.ZRangeBy{
+		Min: "-inf", Max: "(" + strconv.FormatInt(before, 10), Count: pruneBatch,
+	}).Result()
+	if err != nil || len(ids) == 0 {
+		return
+	}
+	states := make([]*redis.StringCmd, len(ids))
+	if _, err := e.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			states[i] = p.HGet(ctx, e.jobKey(id), fieldState)
+		}
+		return nil
+	}); err != nil && !errors.Is(err, redis.Nil) {
+		return
+	}
+	var gone []any
+	for i, c := range states {
+		b, err := c.Bytes()
+		var st jobState
+		switch {
+		case errors.Is(err, redis.Nil):
+			gone = append(gone, ids[i])
+		case err == nil && json.Unmarshal(b, &st) == nil:
+			j := &Job{}
+			st.apply(j)
+			if e.expired(j) {
+				gone = append(gone, ids[i])
+			}
+		}
+	}
+	if len(gone) > 0 {
+		if err := e.rdb.ZRem(ctx, e.indexKey(tenant), gone...).Err(); err != nil {
+			e.log.WarnContext(ctx, "jobs: pruning the job index failed", "tenant", tenant, "err", err)
+		}
+	}
 }
 
 // Cancel asks the tenant's job id to stop before its next item; a job waiting for quota or for a

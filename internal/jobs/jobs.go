@@ -74,8 +74,11 @@ type Job struct {
 	FinishedAt *time.Time      `json:"finished_at,omitempty"`
 	WaitUntil  *time.Time      `json:"wait_until,omitempty"`
 	Params     json.RawMessage `json:"params,omitempty"`
-	Items      []Item          `json:"items"`
-	Error      *Error          `json:"error,omitempty"`
+	// RequestID is the id of the request that submitted the job: logs about the job carry it, and
+	// an internal failure tells the caller to quote it.
+	RequestID string `json:"request_id,omitempty"`
+	Items     []Item `json:"items"`
+	Error     *Error `json:"error,omitempty"`
 	// CancelRequested is set from the cancel key when the job is read; it is not stored.
 	CancelRequested bool `json:"-"`
 	// Attempts counts the runs that ended early (crash, transient errors), for diagnostics.

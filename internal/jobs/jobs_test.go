@@ -2,7 +2,6 @@ package jobs_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -103,6 +102,26 @@ func (e *env) engine(t *testing.T, ex jobs.Executor, mod func(*jobs.Options)) *j
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { en.Shutdown(); c.Close() })
+	return en
+}
+
+// submitter returns an engine that submits and reads but runs nothing (no workers).
+func (e *env) submitter(t *testing.T, ex jobs.Executor, mod func(*jobs.Options)) *jobs.Engine {
+	t.Helper()
+	opts, err := redis.ParseURL(redistest.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(opts)
+	t.Cleanup(func() { c.Close() })
+	o := jobs.Options{Client: c, Prefix: e.rdb.Prefix, Queue: e.queue, Executors: map[string]jobs.Executor{"test": ex}, Now: e.clock.Now}
+	if mod != nil {
+		mod(&o)
+	}
+	en, err := jobs.New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return en
 }
 
@@ -230,8 +249,7 @@ func TestResumeAfterCrash(t *testing.T) {
 	j.Items[1].Status = jobs.ItemStarted // written: Podio has it
 	rec.effect[j.ID+"/1001"] = true
 	j.Items[2].Status = jobs.ItemStarted // the runner died before the write
-	b, _ := json.Marshal(j)
-	if err := c.Set(t.Context(), e.rdb.Prefix+"{job:"+j.ID+"}", b, 0).Err(); err != nil {
+	if err := sub.Put(t.Context(), j); err != nil {
 		t.Fatal(err)
 	}
 	en := e.engine(t, rec, nil)
@@ -380,8 +398,7 @@ func TestNeverQueuedJobIsSettled(t *testing.T) {
 	// What Submit had saved when its replica died: the record and the index entry, no task.
 	orphan := jobs.Job{ID: jobs.NewID(), Tenant: "acme", Account: "ia_1", Type: "test", Status: jobs.Queued,
 		CreatedAt: e.clock.Now().UTC(), UpdatedAt: e.clock.Now().UTC(), Items: items(2)}
-	b, _ := json.Marshal(orphan)
-	if err := e.rdb.Set(ctx, e.rdb.Prefix+"{job:"+orphan.ID+"}", b, 0).Err(); err != nil {
+	if err := en.Put(ctx, &orphan); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.rdb.ZAdd(ctx, e.rdb.Prefix+"jobs:acme", redis.Z{Score: 1, Member: orphan.ID}).Err(); err != nil {

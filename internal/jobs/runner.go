@@ -16,17 +16,6 @@ import (
 // errLostOwnership ends a run whose fencing key another runner holds now.
 var errLostOwnership = errors.New("jobs: another runner owns this job")
 
-// saveScript writes the job only while the caller owns it, and extends the ownership.
-// KEYS[1] = job, KEYS[2] = owner; ARGV[1] = token, ARGV[2] = JSON, ARGV[3] = owner TTL (ms),
-// ARGV[4] = job TTL (ms; 0 keeps none).
-var saveScript = redis.NewScript(`
-if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
-redis.call('SET', KEYS[1], ARGV[2])
-if tonumber(ARGV[4]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[4]) end
-redis.call('PEXPIRE', KEYS[2], ARGV[3])
-return 1
-`)
-
 // releaseScript deletes the owner key if the caller still holds it.
 var releaseScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -40,12 +29,15 @@ type run struct {
 	token string
 }
 
-func (r *run) save(ctx context.Context) error {
+// save records the job's state and the items named by their index: what changed, never the
+// whole job, so that a save costs the same in a job of ten items or ten thousand.
+func (r *run) save(ctx context.Context, items ...int) error {
 	r.j.UpdatedAt = r.e.now().UTC()
-	b, err := json.Marshal(r.j)
+	st, err := json.Marshal(stateOf(r.j))
 	if err != nil {
 		return fmt.Errorf("jobs: encode: %w", err)
 	}
+	args := make([]any, 0, 5+2*len(items))
 	ttl := int64(0)
 	if r.j.Status.Final() {
 		ttl = r.e.retention.Milliseconds()
@@ -54,13 +46,23 @@ func (r *run) save(ctx context.Context) error {
 	// has happened.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	ok, err := saveScript.Run(ctx, r.e.rdb, []string{r.e.jobKey(r.j.ID), r.e.ownerKey(r.j.ID)},
-		r.token, b, r.e.ownerTTL.Milliseconds(), ttl).Int()
+	args = append(args, r.token, r.e.ownerTTL.Milliseconds(), ttl, fieldState, st)
+	for _, i := range items {
+		b, err := json.Marshal(&r.j.Items[i])
+		if err != nil {
+			return fmt.Errorf("jobs: encode: %w", err)
+		}
+		args = append(args, itemField(i), b)
+	}
+	ok, err := saveScript.Run(ctx, r.e.rdb, []string{r.e.jobKey(r.j.ID), r.e.ownerKey(r.j.ID)}, args...).Int()
 	if err != nil {
 		return fmt.Errorf("jobs: save %s: %w", r.j.ID, err)
 	}
 	if ok != 1 {
 		return errLostOwnership
+	}
+	if r.j.Status.Final() {
+		r.e.deactivate(ctx, r.j)
 	}
 	return nil
 }
@@ -68,7 +70,7 @@ func (r *run) save(ctx context.Context) error {
 // handle is the asynq handler: it runs the job from its first unfinished item.
 func (e *Engine) handle(ctx context.Context, t *asynq.Task) error {
 	id := string(t.Payload())
-	j, err := e.load(ctx, id)
+	j, err := e.load(ctx, id, false)
 	if errors.Is(err, ErrNotFound) {
 		return fmt.Errorf("jobs: %s: %w", id, asynq.SkipRetry) // expired or never saved
 	}
@@ -76,7 +78,11 @@ func (e *Engine) handle(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	if j.Status.Final() {
-		e.reportFinish(ctx, j) // a runner that died between its final save and the report
+		// A runner that died between its final save and the report.
+		e.deactivate(ctx, j)
+		if full, err := e.load(ctx, id, true); err == nil {
+			e.reportFinish(ctx, full)
+		}
 		return nil
 	}
 	ex := e.executors[j.Type]
@@ -86,6 +92,14 @@ func (e *Engine) handle(ctx context.Context, t *asynq.Task) error {
 	if j.WaitUntil != nil && e.now().Before(*j.WaitUntil) && !j.CancelRequested {
 		return Wait(*j.WaitUntil, errors.New("budget not back yet")) // woken early: sleep on
 	}
+	// asynq archives a task that ends its last try with any error, a wait included: on its last
+	// try a job runs even over its tenant's slots.
+	retried, _ := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	if !e.slots.take(j.Tenant, retried >= maxRetry) {
+		return Wait(e.now().Add(busyDelay), errTenantBusy) // the worker goes to another job now
+	}
+	defer e.slots.give(j.Tenant)
 	var tok [16]byte
 	_, _ = rand.Read(tok[:])
 	r := &run{e: e, j: j, token: hex.EncodeToString(tok[:])}
@@ -97,6 +111,12 @@ func (e *Engine) handle(ctx context.Context, t *asynq.Task) error {
 		return errLostOwnership // a previous runner's key has not expired yet: retry later
 	}
 	defer releaseScript.Run(context.WithoutCancel(ctx), e.rdb, []string{e.ownerKey(id)}, r.token)
+	// Owned: read the items, which no other runner changes now.
+	full, err := e.load(ctx, id, true)
+	if err != nil {
+		return fmt.Errorf("jobs: %s: %w", id, err)
+	}
+	r.j = full
 	if e.onRunning != nil {
 		e.onRunning(1)
 		defer e.onRunning(-1)
@@ -116,8 +136,6 @@ func (e *Engine) handle(ctx context.Context, t *asynq.Task) error {
 	}
 	// A failed run: the job is retried from its current item, unless this was the last try.
 	r.j.Attempts++
-	retried, _ := asynq.GetRetryCount(ctx)
-	maxRetry, _ := asynq.GetMaxRetry(ctx)
 	if retried >= maxRetry {
 		r.finish(Failed, &Error{Code: "gave_up", Message: fmt.Sprintf("stopped after %d failed runs: %v", retried+1, err)})
 	}
@@ -195,23 +213,23 @@ func (r *run) items(ctx context.Context, ex Executor) error {
 			holds, err := ex.Holds(ctx, j, it)
 			if err != nil {
 				if r.itemFailed(it, err) {
-					if err := r.save(ctx); err != nil {
+					if err := r.save(ctx, i); err != nil {
 						return err
 					}
 					continue
 				}
-				return r.pause(ctx, err)
+				return r.pause(ctx, err, i)
 			}
 			if holds {
 				it.Status = ItemDone
-				if err := r.save(ctx); err != nil {
+				if err := r.save(ctx, i); err != nil {
 					return err
 				}
 				continue
 			}
 		}
 		it.Status = ItemStarted
-		if err := r.save(ctx); err != nil {
+		if err := r.save(ctx, i); err != nil {
 			return err
 		}
 		err := ex.Do(ctx, j, it)
@@ -223,9 +241,9 @@ func (r *run) items(ctx context.Context, ex Executor) error {
 			if _, wait := errors.AsType[*WaitError](err); wait {
 				it.Status = ItemPending // the budget refused before calling Podio: nothing was written
 			}
-			return r.pause(ctx, err)
+			return r.pause(ctx, err, i)
 		}
-		if err := r.save(ctx); err != nil {
+		if err := r.save(ctx, i); err != nil {
 			return err
 		}
 	}
@@ -249,12 +267,13 @@ func (r *run) itemFailed(it *Item, err error) bool {
 	return true
 }
 
-// pause saves the job before a run ends early: waiting for quota, or retried after an error.
-func (r *run) pause(ctx context.Context, err error) error {
+// pause saves the job before a run ends early: waiting for quota (item i goes back to pending),
+// or retried after an error.
+func (r *run) pause(ctx context.Context, err error, i int) error {
 	if we, ok := errors.AsType[*WaitError](err); ok {
 		until := we.Until.UTC()
 		r.j.Status, r.j.WaitUntil = WaitingForQuota, &until
-		if serr := r.save(ctx); serr != nil {
+		if serr := r.save(ctx, i); serr != nil {
 			return serr
 		}
 	}
