@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/dirgate/dirgate/adapters/podio"
+	"github.com/dirgate/dirgate/internal/jobs"
 	"github.com/dirgate/dirgate/internal/store"
 	"github.com/dirgate/dirgate/unified"
 )
@@ -105,6 +107,10 @@ func toError(err error) *Error {
 		return &Error{Status: http.StatusBadRequest, Code: "invalid_request", Message: err.Error(), Err: err}
 	case errors.Is(err, unified.ErrConflict):
 		return &Error{Status: http.StatusConflict, Code: "conflict", Message: "the object was changed concurrently; retry", Err: err}
+	}
+	if tm, ok := errors.AsType[*jobs.TooManyJobsError](err); ok {
+		return &Error{Status: http.StatusTooManyRequests, Code: "too_many_jobs", RetryAfter: 60, Err: err,
+			Message: fmt.Sprintf("the tenant has %d unfinished jobs, the most it may; wait for some to finish or cancel them", tm.Max)}
 	}
 	if qe := quotaError(err); qe != nil {
 		return qe

@@ -269,6 +269,7 @@ func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger)
 	eng, err := jobs.New(jobs.Options{
 		Client: rc, Prefix: cfg.RedisPrefix, Queue: strings.TrimSuffix(cfg.RedisPrefix, ":") + ":jobs", Logger: log,
 		Concurrency: cfg.JobConcurrency, OnRunning: tel.metrics.JobRunning,
+		TenantConcurrency: cfg.JobTenantConc, MaxActive: cfg.JobTenantMax, Retention: cfg.JobRetention,
 		OnFinish: func(ctx context.Context, j *jobs.Job) {
 			tel.metrics.JobFinished(j.Type, string(j.Status))
 			srv.JobFinished(ctx, j)

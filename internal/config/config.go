@@ -76,6 +76,9 @@ type Config struct {
 	QuotaReserve       float64       `env:"DIRGATE_QUOTA_RESERVE" envDefault:"0.2" doc:"share of each hourly limit that background work (jobs, pollers) leaves to interactive calls"`
 	QuotaCooldown      time.Duration `env:"DIRGATE_QUOTA_DEFAULT_COOLDOWN" envDefault:"60s" doc:"how long to stop calling Podio after a 420 that names no wait"`
 	JobConcurrency     int           `env:"DIRGATE_JOB_CONCURRENCY" envDefault:"4" doc:"membership jobs one replica runs at once (each is one Podio write at a time)"`
+	JobTenantConc      int           `env:"DIRGATE_JOB_TENANT_CONCURRENCY" envDefault:"2" doc:"jobs of one tenant one replica runs at once (the others wait, so one tenant cannot take every worker)"`
+	JobTenantMax       int           `env:"DIRGATE_JOB_TENANT_MAX_ACTIVE" envDefault:"20" doc:"unfinished jobs (queued, running, waiting) one tenant may have (more: 429 too_many_jobs)"`
+	JobRetention       time.Duration `env:"DIRGATE_JOB_RETENTION" envDefault:"168h" doc:"how long a finished job stays readable"`
 	Replicas           int           `env:"DIRGATE_REPLICAS" envDefault:"1" doc:"number of gateway replicas; while Redis is down each one spends at most 1/DIRGATE_REPLICAS of the quota on its own"`
 	PodioRetries       int           `env:"DIRGATE_PODIO_RETRIES" envDefault:"2" doc:"retries of idempotent Podio calls on network errors, 502, 503 and 504 (full-jitter backoff, 100 ms base, 2 s cap, within the request deadline)"`
 	BreakerFailures    int           `env:"DIRGATE_BREAKER_FAILURES" envDefault:"5" doc:"consecutive Podio failures (network errors, 5xx) that open the circuit breaker"`
@@ -361,6 +364,9 @@ func (c Config) Validate() error {
 	}
 	if c.CacheMaxStale < 0 {
 		add("DIRGATE_CACHE_MAX_STALE is %s: set 0 or a positive duration such as 1h", c.CacheMaxStale)
+	}
+	if c.JobTenantConc < 1 || c.JobTenantMax < 1 || c.JobRetention <= 0 {
+		add("DIRGATE_JOB_TENANT_CONCURRENCY and DIRGATE_JOB_TENANT_MAX_ACTIVE must be at least 1 and DIRGATE_JOB_RETENTION positive (defaults 2, 20, 168h)")
 	}
 	if c.TenantMaxOpen < 1 {
 		add("DIRGATE_TENANT_MAX_OPEN is %d: set at least 1 (default 1000)", c.TenantMaxOpen)
