@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"time"
 
@@ -332,6 +333,9 @@ func (e *Engine) List(ctx context.Context, tenant, account string) ([]*Job, erro
 		e.rdb.ZRem(ctx, e.indexKey(tenant), gone...)
 	}
 	e.prune(ctx, tenant)
+	// The index scores in milliseconds, and jobs submitted within one tie there (Redis then
+	// orders them by id, which is random); the record's creation time is exact.
+	slices.SortStableFunc(out, func(a, b *Job) int { return b.CreatedAt.Compare(a.CreatedAt) })
 	return out, nil
 }
 
