@@ -339,7 +339,7 @@ func (h *harness) newReplica(o harnessOptions, ver *tenantauth.Verifier) *replic
 	}
 	if o.webhooks {
 		if r.webhooks, err = webhooks.NewStore(webhooks.StoreOptions{Client: rc, Prefix: h.rdb.Prefix, Ring: h.ring,
-			AllowPrivate: !o.webhookStrict, Resolver: o.webhookResolver, Now: h.clock.Now}); err != nil {
+			AllowPrivate: !o.webhookStrict, AllowHTTP: true, Resolver: o.webhookResolver, Now: h.clock.Now}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -316,7 +316,12 @@ func serveSpec(c echo.Context) error {
 }
 
 // bindJSON decodes a JSON body strictly (unknown fields are errors) into v.
-func bindJSON(c echo.Context, v any) error {
+func bindJSON(c echo.Context, v any) error { return decodeJSON(c, v, false) }
+
+// bindOptionalJSON is bindJSON for a body that may be left out: no body leaves v as it is.
+func bindOptionalJSON(c echo.Context, v any) error { return decodeJSON(c, v, true) }
+
+func decodeJSON(c echo.Context, v any, optional bool) error {
 	ct := c.Request().Header.Get(echo.HeaderContentType)
 	if ct != "" && !isJSON(ct) {
 		return newError(http.StatusUnsupportedMediaType, "unsupported_media_type", "send Content-Type: application/json")
@@ -324,6 +329,9 @@ func bindJSON(c echo.Context, v any) error {
 	dec := jsonDecoder(c.Request().Body)
 	if err := dec.Decode(v); err != nil {
 		if errors.Is(err, io.EOF) {
+			if optional {
+				return nil
+			}
 			return badRequest("request body is empty; send a JSON object")
 		}
 		if be := bodyError(err); be != nil {

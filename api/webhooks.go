@@ -17,6 +17,7 @@ func (s *Server) registerWebhooks(e *echo.Echo, auth echo.MiddlewareFunc) {
 	e.GET("/webhooks", s.listWebhooks, auth)
 	e.GET("/webhooks/:id", s.getWebhook, auth)
 	e.DELETE("/webhooks/:id", s.deleteWebhook, auth)
+	e.POST("/webhooks/:id/rotate-secret", s.rotateWebhookSecret, auth)
 	e.GET("/webhooks/:id/deliveries", s.listDeliveries, auth)
 }
 
@@ -28,6 +29,8 @@ type webhookJSON struct {
 	Events      []string  `json:"events"`
 	Description string    `json:"description"`
 	CreatedAt   time.Time `json:"created_at"`
+	// PreviousSecretExpiresAt is when a rotated-out secret stops signing; null when none does.
+	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at"`
 }
 
 type createdWebhookJSON struct {
@@ -36,7 +39,8 @@ type createdWebhookJSON struct {
 }
 
 func toWebhookJSON(w webhooks.Webhook) webhookJSON {
-	return webhookJSON{ID: w.ID, URL: w.URL, Events: w.Events, Description: w.Description, CreatedAt: w.CreatedAt}
+	return webhookJSON{ID: w.ID, URL: w.URL, Events: w.Events, Description: w.Description, CreatedAt: w.CreatedAt,
+		PreviousSecretExpiresAt: w.PreviousSecretExpiresAt}
 }
 
 type deliveryJSON struct {
@@ -77,8 +81,11 @@ func webhookError(err error) error {
 	if errors.Is(err, webhooks.ErrNotFound) {
 		return notFound("webhook")
 	}
+	if errors.Is(err, webhooks.ErrConflict) {
+		return newError(http.StatusConflict, "conflict", "the webhook changed while its secret was rotated; try again")
+	}
 	if errors.Is(err, webhooks.ErrTooMany) {
-		return newError(http.StatusBadRequest, "too_many_webhooks", fmt.Sprintf("a tenant has at most %d webhooks; delete one first", webhooks.MaxPerTenant))
+		return newError(http.StatusConflict, "too_many_webhooks", fmt.Sprintf("a tenant has at most %d webhooks; delete one first", webhooks.MaxPerTenant))
 	}
 	if ie, ok := errors.AsType[*webhooks.InvalidError](err); ok {
 		if ie.Field == "url" {
@@ -112,6 +119,37 @@ func (s *Server) createWebhook(c echo.Context) error {
 	// The secret is in this answer only: no cache may keep it.
 	c.Response().Header().Set("Cache-Control", "no-store")
 	return c.JSON(http.StatusCreated, createdWebhookJSON{webhookJSON: toWebhookJSON(w), Secret: secret})
+}
+
+type rotateSecretBody struct {
+	// OverlapSeconds is how long the current secret keeps signing next to the new one; nil is
+	// the default (24 h).
+	OverlapSeconds *int64 `json:"overlap_seconds"`
+}
+
+func (s *Server) rotateWebhookSecret(c echo.Context) error {
+	st, err := s.webhookStore()
+	if err != nil {
+		return err
+	}
+	var in rotateSecretBody
+	if err := bindOptionalJSON(c, &in); err != nil {
+		return err
+	}
+	overlap := webhooks.DefaultSecretOverlap
+	if in.OverlapSeconds != nil {
+		max := int64(webhooks.MaxSecretOverlap / time.Second)
+		if *in.OverlapSeconds < 0 || *in.OverlapSeconds > max {
+			return badRequest(fmt.Sprintf("overlap_seconds: between 0 and %d (7 days)", max))
+		}
+		overlap = time.Duration(*in.OverlapSeconds) * time.Second
+	}
+	w, secret, err := st.RotateSecret(c.Request().Context(), tenantOf(c), c.Param("id"), overlap)
+	if err != nil {
+		return webhookError(err)
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.JSON(http.StatusOK, createdWebhookJSON{webhookJSON: toWebhookJSON(w), Secret: secret})
 }
 
 func (s *Server) listWebhooks(c echo.Context) error {

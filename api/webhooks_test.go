@@ -532,3 +532,81 @@ func (f fakeDNS) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, e
 	}
 	return nil, fmt.Errorf("lookup %s: no such host", host)
 }
+
+// POST /webhooks/{id}/rotate-secret answers a new secret once; the old one keeps signing for the
+// overlap, next to the new one, and the webhook shows until when.
+func TestWebhookRotateSecretRoute(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{webhooks: true})
+	acme := h.token("acme")
+	rcv := newHookReceiver(t, func(int) int { return http.StatusNoContent })
+	w := h.createWebhook("acme", rcv.URL+"/in", "*")
+	path := "/webhooks/" + w.ID + "/rotate-secret"
+
+	for _, tc := range []struct {
+		body any
+		code string
+	}{
+		{map[string]any{"overlap_seconds": -1}, "invalid_request"},
+		{map[string]any{"overlap_seconds": 7*24*3600 + 1}, "invalid_request"},
+		{map[string]any{"overlap_seconds": "1h"}, "invalid_request"},
+		{map[string]any{"overlap": 60}, "invalid_request"},
+	} {
+		if r := h.do("POST", path, acme, tc.body); r.status != http.StatusBadRequest || r.errorCode(t) != tc.code {
+			t.Errorf("rotate with %v: %d %s, want 400 %s", tc.body, r.status, r.body, tc.code)
+		}
+	}
+	if r := h.do("POST", path, h.token("globex"), nil); r.status != http.StatusNotFound {
+		t.Errorf("another tenant rotated the secret: %d %s", r.status, r.body)
+	}
+
+	r := h.do("POST", path, acme, nil) // no body: the default overlap, 24 h
+	if r.status != http.StatusOK || r.header.Get("Cache-Control") != "no-store" {
+		t.Fatalf("rotate: %d %s (Cache-Control %q)", r.status, r.body, r.header.Get("Cache-Control"))
+	}
+	var rotated struct {
+		webhookOut
+		PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at"`
+	}
+	r.json(t, &rotated)
+	if rotated.Secret == "" || rotated.Secret == w.Secret || rotated.PreviousSecretExpiresAt == nil ||
+		rotated.PreviousSecretExpiresAt.Sub(h.clock.Now()).Round(time.Minute) != 24*time.Hour {
+		t.Fatalf("rotate answered %s", r.body)
+	}
+	got := h.do("GET", "/webhooks/"+w.ID, acme, nil)
+	if got.status != http.StatusOK || strings.Contains(string(got.body), rotated.Secret) || !strings.Contains(string(got.body), `"previous_secret_expires_at":"`) {
+		t.Errorf("GET after rotation: %s", got.body)
+	}
+
+	e := h.emit("acme", "ia_x", events.UserAdded, nil)
+	h.delivery("acme", w.ID, e.ID, succeeded)
+	req := rcv.requests()[0]
+	for _, s := range []string{w.Secret, rotated.Secret} {
+		if err := webhooks.Verify(s, req.header.Get("Dirgate-Signature"), req.body, req.at, webhooks.DefaultTolerance); err != nil {
+			t.Errorf("the delivery does not verify with the %s secret: %v", map[bool]string{true: "old", false: "new"}[s == w.Secret], err)
+		}
+	}
+
+	// overlap 0: the previous secret stops at once.
+	r = h.do("POST", path, acme, map[string]any{"overlap_seconds": 0})
+	if r.status != http.StatusOK || !strings.Contains(string(r.body), `"previous_secret_expires_at":null`) {
+		t.Errorf("rotate without overlap: %d %s", r.status, r.body)
+	}
+	if strings.Contains(h.logs.String(), rotated.Secret) || strings.Contains(h.logs.String(), w.Secret) {
+		t.Error("the logs hold a webhook secret")
+	}
+}
+
+// The cap on a tenant's webhooks answers 409 too_many_webhooks.
+func TestWebhookCapRoute(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOptions{webhooks: true})
+	for i := range webhooks.MaxPerTenant {
+		h.createWebhook("acme", fmt.Sprintf("http://127.0.0.1:9/%d", i), "*")
+	}
+	r := h.do("POST", "/webhooks", h.token("acme"), map[string]any{"url": "http://127.0.0.1:9/over", "events": []string{"*"}})
+	if r.status != http.StatusConflict || r.errorCode(t) != "too_many_webhooks" {
+		t.Errorf("webhook over the cap: %d %s, want 409 too_many_webhooks", r.status, r.body)
+	}
+	h.createWebhook("globex", "http://127.0.0.1:9/other", "*") // per tenant
+}

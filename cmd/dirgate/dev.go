@@ -75,7 +75,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	cfg.PodioAPIURL, cfg.PodioAuthURL = simURL+"/", simURL+"/"
 	cfg.AllowPasswordGrant = true
 	// Webhook receivers in dev mode run on this machine.
-	cfg.AllowPrivateHooks = true
+	cfg.AllowPrivateHooks, cfg.AllowHTTPHooks = true, true
 
 	log := newLogger(stderr, cfg.LogLevel)
 	rc, err := redisClient(cfg)

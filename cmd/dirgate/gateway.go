@@ -296,12 +296,12 @@ func buildGateway(cfg config.Config, rc redis.UniversalClient, log *slog.Logger)
 		return nil, err
 	}
 	hooks, err := webhooks.NewStore(webhooks.StoreOptions{Client: rc, Prefix: cfg.RedisPrefix, Ring: ring,
-		AllowPrivate: cfg.AllowPrivateHooks, Retention: cfg.EventRetention})
+		AllowPrivate: cfg.AllowPrivateHooks, AllowHTTP: cfg.AllowHTTPHooks, Retention: cfg.EventRetention})
 	if err != nil {
 		return nil, err
 	}
 	hookOpts := webhooks.Options{Store: hooks, Queue: strings.TrimSuffix(cfg.RedisPrefix, ":") + ":webhooks",
-		RetryWindow: cfg.WebhookRetryWindow, Logger: log, OnAttempt: tel.metrics.WebhookAttempt}
+		RetryWindow: cfg.WebhookRetryWindow, TenantConcurrency: cfg.WebhookTenantConc, Logger: log, OnAttempt: tel.metrics.WebhookAttempt}
 	disp, err := webhooks.NewDispatcher(hookOpts)
 	if err != nil {
 		return nil, err

@@ -35,7 +35,9 @@ func freeAddr(t *testing.T) string {
 // waitFor polls out until re matches, and returns the first submatch.
 func waitFor(t *testing.T, out *syncBuffer, re *regexp.Regexp) string {
 	t.Helper()
-	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	// Only a guard against a hang: a loaded CI machine (-race, parallel packages) has taken more
+	// than 15 s to start dev mode.
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if m := re.FindStringSubmatch(out.String()); m != nil {
 			return m[1]
 		}

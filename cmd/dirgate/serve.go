@@ -50,6 +50,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if cfg.AllowPrivateHooks {
 		log.Warn("DIRGATE_WEBHOOK_ALLOW_PRIVATE is true: webhooks may target loopback, private and link-local addresses")
 	}
+	if cfg.AllowHTTPHooks {
+		log.Warn("DIRGATE_WEBHOOK_ALLOW_HTTP is true: webhook deliveries may go over plain http")
+	}
 	fmt.Fprintf(stdout, "dirgate listening on %s\n", ln.Addr())
 	if proxyLn != nil {
 		fmt.Fprintf(stdout, "dirgate root proxy listening on %s\n", proxyLn.Addr())

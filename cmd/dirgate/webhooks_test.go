@@ -32,6 +32,7 @@ func TestServeDeliversWebhooks(t *testing.T) {
 	env := validServeEnv(t, addr)
 	env["DIRGATE_REDIS_PREFIX"] = rdb.Prefix
 	env["DIRGATE_WEBHOOK_ALLOW_PRIVATE"] = "true" // the receiver is on 127.0.0.1
+	env["DIRGATE_WEBHOOK_ALLOW_HTTP"] = "true"    // over http
 	for _, v := range config.Vars() {
 		t.Setenv(v.Name, env[v.Name])
 		if env[v.Name] == "" {
@@ -133,7 +134,7 @@ func TestDevModeDeliversWebhooks(t *testing.T) {
 	cfg.PublicURL = "http://" + ln.Addr().String()
 	cfg.JWTSecret, cfg.EncryptionKeys = devJWTSecret, devEncryptionKey
 	cfg.PodioClientID, cfg.PodioClientSecret = "demo-client", "demo-secret"
-	cfg.AllowPrivateHooks = true // as runDev sets it
+	cfg.AllowPrivateHooks, cfg.AllowHTTPHooks = true, true // as runDev sets them
 	rc, err := redisClient(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -190,6 +191,45 @@ func TestDevModeDeliversWebhooks(t *testing.T) {
 			gw.hookWorker.Wake() // the retry need not wait for its backoff
 		case <-deadline:
 			t.Fatalf("attempt %d never came", attempt)
+		}
+	}
+}
+
+// TestServeWebhooksHTTPSOnly: with serve's defaults a webhook must be https (dev mode allows http).
+func TestServeWebhooksHTTPSOnly(t *testing.T) {
+	t.Parallel()
+	mr := miniredis.RunT(t)
+	cfg, err := config.Load(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.AllowHTTPHooks || cfg.AllowPrivateHooks {
+		t.Fatalf("defaults allow http (%v) or private (%v) webhook targets", cfg.AllowHTTPHooks, cfg.AllowPrivateHooks)
+	}
+	cfg.RedisURL = "redis://" + mr.Addr() + "/0"
+	cfg.PublicURL = "https://dirgate.example.com"
+	cfg.JWTSecret, cfg.EncryptionKeys = devJWTSecret, devEncryptionKey
+	cfg.PodioClientID, cfg.PodioClientSecret = "demo-client", "demo-secret"
+	cfg.AllowPrivateHooks = true // so that only the scheme can refuse the loopback URL below
+	rc, err := redisClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := buildGateway(cfg, rc, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gw.Close()
+	m, _ := tenantauth.NewMinter([]byte(devJWTSecret), "", "", nil)
+	tok, _ := m.Mint(devTenant, time.Minute)
+	for url, want := range map[string]int{"http://127.0.0.1:9/hook": http.StatusBadRequest, "https://127.0.0.1:9/hook": http.StatusCreated} {
+		req := httptest.NewRequest("POST", "/webhooks", strings.NewReader(`{"url":"`+url+`","events":["*"]}`))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		gw.api.ServeHTTP(rec, req)
+		if rec.Code != want || want == http.StatusBadRequest && !strings.Contains(rec.Body.String(), "https") {
+			t.Errorf("POST /webhooks %s = %d %s, want %d", url, rec.Code, rec.Body.String(), want)
 		}
 	}
 }

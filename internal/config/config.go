@@ -87,6 +87,8 @@ type Config struct {
 	EventsInterval     time.Duration `env:"DIRGATE_EVENTS_INTERVAL" envDefault:"10m" doc:"how often an account with events enabled is polled for changes, unless it sets its own interval"`
 	EventsMinInterval  time.Duration `env:"DIRGATE_EVENTS_MIN_INTERVAL" envDefault:"1m" doc:"the shortest poll interval an account may set (PATCH /integrated-accounts/{id})"`
 	AllowPrivateHooks  bool          `env:"DIRGATE_WEBHOOK_ALLOW_PRIVATE" envDefault:"false" doc:"let webhooks target loopback, private, link-local and other internal addresses (on in dev mode; off in production, where it would let tenants reach your internal network)"`
+	AllowHTTPHooks     bool          `env:"DIRGATE_WEBHOOK_ALLOW_HTTP" envDefault:"false" doc:"let webhooks use plain http URLs (on in dev mode; off in production, where deliveries would carry tenant data in the clear)"`
+	WebhookTenantConc  int           `env:"DIRGATE_WEBHOOK_TENANT_CONCURRENCY" envDefault:"3" doc:"webhook deliveries of one tenant one replica makes at once, of its 10 (the others wait, so one tenant's slow endpoints cannot hold every worker)"`
 	WebhookRetryWindow time.Duration `env:"DIRGATE_WEBHOOK_RETRY_WINDOW" envDefault:"24h" doc:"how long a webhook delivery is retried (backoff from 10s doubling up to 1h) before it is marked failed"`
 	PodioPageSize      int           `env:"DIRGATE_PODIO_PAGE_SIZE" envDefault:"100" doc:"page size asked of Podio's paged member lists (the largest Podio serves; Podio documents no maximum)"`
 }
@@ -367,6 +369,9 @@ func (c Config) Validate() error {
 	}
 	if c.JobTenantConc < 1 || c.JobTenantMax < 1 || c.JobRetention <= 0 {
 		add("DIRGATE_JOB_TENANT_CONCURRENCY and DIRGATE_JOB_TENANT_MAX_ACTIVE must be at least 1 and DIRGATE_JOB_RETENTION positive (defaults 2, 20, 168h)")
+	}
+	if c.WebhookTenantConc < 1 {
+		add("DIRGATE_WEBHOOK_TENANT_CONCURRENCY is %d: set at least 1 (default 3)", c.WebhookTenantConc)
 	}
 	if c.TenantMaxOpen < 1 {
 		add("DIRGATE_TENANT_MAX_OPEN is %d: set at least 1 (default 1000)", c.TenantMaxOpen)

@@ -95,6 +95,7 @@ func TestLoadDefaults(t *testing.T) {
 		EventRetention:     7 * 24 * time.Hour,
 		EventsInterval:     10 * time.Minute,
 		EventsMinInterval:  time.Minute,
+		WebhookTenantConc:  3,
 		WebhookRetryWindow: 24 * time.Hour,
 	}
 	for name, env := range map[string][]string{
@@ -143,6 +144,8 @@ func TestLoadParses(t *testing.T) {
 		"bool 1":                      {map[string]string{"DIRGATE_ALLOW_PASSWORD_GRANT": "1"}, func(c Config) any { return c.AllowPasswordGrant }, true},
 		"bool false":                  {map[string]string{"DIRGATE_ALLOW_PASSWORD_GRANT": "false"}, func(c Config) any { return c.AllowPasswordGrant }, false},
 		"webhook private targets":     {map[string]string{"DIRGATE_WEBHOOK_ALLOW_PRIVATE": "true"}, func(c Config) any { return c.AllowPrivateHooks }, true},
+		"webhook http targets":        {map[string]string{"DIRGATE_WEBHOOK_ALLOW_HTTP": "true"}, func(c Config) any { return c.AllowHTTPHooks }, true},
+		"webhook tenant concurrency":  {map[string]string{"DIRGATE_WEBHOOK_TENANT_CONCURRENCY": "5"}, func(c Config) any { return c.WebhookTenantConc }, 5},
 		"list":                        {map[string]string{"DIRGATE_REDIS_ADDRS": "a:26379,b:26379,c:26379"}, func(c Config) any { return c.RedisAddrs }, []string{"a:26379", "b:26379", "c:26379"}},
 		"list with spaces and blanks": {map[string]string{"DIRGATE_REDIS_ADDRS": " a:1 , ,b:2,"}, func(c Config) any { return c.RedisAddrs }, []string{"a:1", "b:2"}},
 		"list single":                 {map[string]string{"DIRGATE_REDIS_ADDRS": "a:1"}, func(c Config) any { return c.RedisAddrs }, []string{"a:1"}},

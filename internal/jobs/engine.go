@@ -1,6 +1,7 @@
 package jobs
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/dirgate/dirgate/internal/fairshare"
 )
 
 // TaskType is the asynq task type that runs a job; its payload is the job id.
@@ -86,7 +89,7 @@ type Engine struct {
 	maxWait   time.Duration
 	maxRetry  int
 	maxActive int
-	slots     tenantSlots
+	slots     *fairshare.Slots
 	onFinish  func(ctx context.Context, j *Job)
 	onRunning func(delta int)
 	now       func() time.Time
@@ -110,10 +113,7 @@ func New(o Options) (*Engine, error) {
 	if e.maxActive <= 0 {
 		e.maxActive = DefaultMaxActive
 	}
-	e.slots = tenantSlots{max: o.TenantConcurrency, running: map[string]int{}}
-	if e.slots.max <= 0 {
-		e.slots.max = DefaultTenantConcurrency
-	}
+	e.slots = fairshare.New(cmp.Or(max(o.TenantConcurrency, 0), DefaultTenantConcurrency))
 	if e.queue == "" {
 		e.queue = DefaultQueue
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -92,33 +91,6 @@ func (e *Engine) heal(ctx context.Context, tenant string) int {
 		return 0
 	}
 	return len(drop)
-}
-
-// tenantSlots counts the jobs each tenant runs on this replica, so that one tenant's jobs cannot
-// take every worker.
-type tenantSlots struct {
-	mu      sync.Mutex
-	max     int
-	running map[string]int
-}
-
-// take claims a slot for tenant unless it holds max already; force claims one anyway.
-func (s *tenantSlots) take(tenant string, force bool) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.running[tenant] >= s.max && !force {
-		return false
-	}
-	s.running[tenant]++
-	return true
-}
-
-func (s *tenantSlots) give(tenant string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.running[tenant]--; s.running[tenant] <= 0 {
-		delete(s.running, tenant)
-	}
 }
 
 // busyDelay is how long a job whose tenant has all its slots on this replica waits before it is

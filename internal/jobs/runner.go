@@ -96,10 +96,10 @@ func (e *Engine) handle(ctx context.Context, t *asynq.Task) error {
 	// try a job runs even over its tenant's slots.
 	retried, _ := asynq.GetRetryCount(ctx)
 	maxRetry, _ := asynq.GetMaxRetry(ctx)
-	if !e.slots.take(j.Tenant, retried >= maxRetry) {
+	if !e.slots.Take(j.Tenant, retried >= maxRetry) {
 		return Wait(e.now().Add(busyDelay), errTenantBusy) // the worker goes to another job now
 	}
-	defer e.slots.give(j.Tenant)
+	defer e.slots.Give(j.Tenant)
 	var tok [16]byte
 	_, _ = rand.Read(tok[:])
 	r := &run{e: e, j: j, token: hex.EncodeToString(tok[:])}

@@ -8,7 +8,8 @@
 //
 //	Dirgate-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>
 //
-// (see Sign and Verify).
+// (see Sign and Verify). RotateSecret replaces the secret; for an overlap window the replaced one
+// signs too, as a second v1 value, so receivers switch at their own pace.
 //
 // The path of an event: events.Log.Emit appends it to the dispatch stream; an events.Consumer
 // (group "webhooks", one member per replica) hands it to exactly one replica's Dispatcher.Handle,
@@ -26,11 +27,17 @@
 // failing event does not stall the account for the whole retry window, and an earlier event that
 // stays unattempted for HoldMax (its task lost) stops holding the others.
 //
-// Targets: URLs must be http(s) without credentials. Unless AllowPrivate, a URL whose host is or
-// resolves to a loopback, private, shared, link-local, unspecified, multicast or reserved address
-// is refused when the webhook is created, and the delivery dialer refuses such addresses again at
-// connection time (after DNS resolution, which defeats DNS rebinding). Redirects are not followed
-// and no HTTP proxy is used.
+// Targets: URLs must be https (http too with AllowHTTP) without credentials. Unless AllowPrivate, a
+// URL whose host is or resolves to a loopback, private, link-local, unspecified or multicast
+// address, or to any block of IANA's special-purpose address registries (the special table), is
+// refused when the webhook is created, and the delivery dialer refuses such addresses again at
+// connection time (after DNS resolution, which defeats DNS rebinding). Refusals name the kind of
+// address, never the address. Redirects are not followed and no HTTP proxy is used.
+//
+// Fairness: a Worker runs at most TenantConcurrency deliveries of one tenant at once; the others
+// wait without counting as attempts.
+//
+// Cap: a tenant has at most MaxPerTenant webhooks, counted and added in one script.
 //
 // Keys (prefix P; every key of one webhook shares the {wh:<id>} hash tag):
 //

@@ -23,11 +23,18 @@ var (
 	ErrStaleSignature     = errors.New("webhooks: signature timestamp outside the tolerance")
 )
 
-// Sign returns the Dirgate-Signature value for body sent at t: "t=<unix seconds>,v1=<hex
-// HMAC-SHA256 of "<t>.<body>" keyed with the secret as shown at creation>".
-func Sign(secret string, t time.Time, body []byte) string {
+// Sign returns the Dirgate-Signature value for body sent at t: "t=<unix seconds>" and, for each
+// secret (as shown at creation or rotation), ",v1=<hex HMAC-SHA256 of "<t>.<body>" keyed with
+// it>". While a rotated secret's overlap lasts, a delivery is signed with the new secret and the
+// previous one, so a receiver may switch whenever it likes.
+func Sign(t time.Time, body []byte, secrets ...string) string {
 	ts := strconv.FormatInt(t.Unix(), 10)
-	return "t=" + ts + ",v1=" + hex.EncodeToString(mac(secret, ts, body))
+	var b strings.Builder
+	b.WriteString("t=" + ts)
+	for _, s := range secrets {
+		b.WriteString(",v1=" + hex.EncodeToString(mac(s, ts, body)))
+	}
+	return b.String()
 }
 
 func mac(secret, ts string, body []byte) []byte {

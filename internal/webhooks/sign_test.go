@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,13 +18,24 @@ func TestSignAndVerify(t *testing.T) {
 	const secret = "whsec_test-secret"
 	body := []byte(`{"id":"evt_1-0","type":"user.added"}`)
 	at := time.Unix(1_700_000_000, 0)
-	header := webhooks.Sign(secret, at, body)
+	header := webhooks.Sign(at, body, secret)
 
 	// The documented construction, computed independently: HMAC-SHA256(secret, "<t>.<body>").
 	m := hmac.New(sha256.New, []byte(secret))
 	m.Write([]byte(strconv.FormatInt(at.Unix(), 10) + "." + string(body)))
 	if want := "t=1700000000,v1=" + hex.EncodeToString(m.Sum(nil)); header != want {
 		t.Fatalf("Sign = %q, want %q", header, want)
+	}
+
+	// During a secret rotation's overlap both secrets sign, the new one first; each verifies.
+	both := webhooks.Sign(at, body, "whsec_new", secret)
+	if !strings.HasPrefix(both, "t=1700000000,v1=") || strings.Count(both, ",v1=") != 2 || !strings.HasSuffix(both, header[len("t=1700000000"):]) {
+		t.Errorf("Sign with two secrets = %q", both)
+	}
+	for _, s := range []string{"whsec_new", secret} {
+		if err := webhooks.Verify(s, both, body, at, webhooks.DefaultTolerance); err != nil {
+			t.Errorf("Verify with %s: %v", s, err)
+		}
 	}
 
 	tests := []struct {

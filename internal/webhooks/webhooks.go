@@ -43,6 +43,15 @@ var ErrNotFound = errors.New("webhooks: webhook not found")
 // ErrTooMany is returned by Create when the tenant already has MaxPerTenant webhooks.
 var ErrTooMany = fmt.Errorf("webhooks: a tenant has at most %d webhooks", MaxPerTenant)
 
+// ErrConflict is returned by RotateSecret when the webhook kept changing under it.
+var ErrConflict = errors.New("webhooks: the webhook changed meanwhile; try again")
+
+// Secret rotation: the previous secret keeps signing deliveries for an overlap window.
+const (
+	DefaultSecretOverlap = 24 * time.Hour
+	MaxSecretOverlap     = 7 * 24 * time.Hour
+)
+
 // InvalidError is a refused webhook definition; Field names the input ("url", "events",
 // "description").
 type InvalidError struct {
@@ -59,6 +68,8 @@ type Webhook struct {
 	Events      []string  `json:"events"`
 	Description string    `json:"description"`
 	CreatedAt   time.Time `json:"created_at"`
+	// PreviousSecretExpiresAt is set while a rotated-out secret still signs deliveries.
+	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at,omitempty"`
 }
 
 // Matches reports whether the webhook subscribes to events of type typ.
@@ -71,6 +82,9 @@ type record struct {
 	Webhook
 	// Secret is sealed with the key ring, bound to tenant and id.
 	Secret string `json:"secret"`
+	// PreviousSecret, sealed and bound likewise (as the previous one), signs deliveries too until
+	// PreviousSecretExpiresAt.
+	PreviousSecret string `json:"previous_secret,omitempty"`
 }
 
 // NewWebhook is what a tenant asks for.
@@ -89,6 +103,9 @@ type StoreOptions struct {
 	// AllowPrivate lets webhooks target loopback, private, link-local and other internal
 	// addresses (dev mode, tests). Off in production: see the package doc.
 	AllowPrivate bool
+	// AllowHTTP lets webhooks use plain http URLs (dev mode, tests); by default only https is
+	// accepted, at creation and again when delivering.
+	AllowHTTP bool
 	// Resolver resolves webhook hosts when they are created; nil means net.DefaultResolver.
 	Resolver Resolver
 	// Retention is how long a delivery stays listed after its retry window; default 7 days.
@@ -102,6 +119,7 @@ type Store struct {
 	prefix       string
 	ring         *crypt.Ring
 	allowPrivate bool
+	allowHTTP    bool
 	resolver     Resolver
 	retention    time.Duration
 	now          func() time.Time
@@ -125,7 +143,7 @@ func NewStore(o StoreOptions) (*Store, error) {
 		o.Now = time.Now
 	}
 	return &Store{rdb: o.Client, prefix: o.Prefix, ring: o.Ring, allowPrivate: o.AllowPrivate,
-		resolver: o.Resolver, retention: o.Retention, now: o.Now}, nil
+		allowHTTP: o.AllowHTTP, resolver: o.Resolver, retention: o.Retention, now: o.Now}, nil
 }
 
 func (s *Store) hookKey(id string) string { return s.prefix + "{wh:" + id + "}" }
@@ -156,6 +174,11 @@ func newSecret() string {
 }
 
 func aad(tenant, id string) []byte { return []byte("webhook-secret\x00" + tenant + "\x00" + id) }
+
+// previousAAD binds a rotated-out secret: it cannot be swapped in as the current one.
+func previousAAD(tenant, id string) []byte {
+	return []byte("webhook-previous-secret\x00" + tenant + "\x00" + id)
+}
 
 var knownTypes = func() map[string]bool {
 	m := map[string]bool{}
@@ -191,7 +214,7 @@ func normalizeEvents(in []string) ([]string, error) {
 // Create validates in, stores a new webhook for tenant and returns it with its secret, which is
 // shown this once. A URL that is refused is an *InvalidError with Field "url".
 func (s *Store) Create(ctx context.Context, tenant string, in NewWebhook) (Webhook, string, error) {
-	u, err := parseURL(in.URL)
+	u, err := parseURL(in.URL, s.allowHTTP)
 	if err != nil {
 		return Webhook{}, "", err
 	}
@@ -208,13 +231,6 @@ func (s *Store) Create(ctx context.Context, tenant string, in NewWebhook) (Webho
 			return Webhook{}, "", err
 		}
 	}
-	n, err := s.rdb.ZCard(ctx, s.tenantKey(tenant)).Result()
-	if err != nil {
-		return Webhook{}, "", fmt.Errorf("webhooks: count: %w", err)
-	}
-	if n >= MaxPerTenant {
-		return Webhook{}, "", ErrTooMany
-	}
 	now := s.now().UTC().Truncate(time.Millisecond)
 	w := Webhook{ID: newID(), Tenant: tenant, URL: u.String(), Events: types, Description: in.Description, CreatedAt: now}
 	secret := newSecret()
@@ -226,17 +242,33 @@ func (s *Store) Create(ctx context.Context, tenant string, in NewWebhook) (Webho
 	if err != nil {
 		return Webhook{}, "", err
 	}
+	// The record first, then its place in the tenant's index, counted and taken in one script:
+	// concurrent creates cannot pass the cap, and an id in the index without a record is one
+	// being deleted (records drops it).
 	if err := s.rdb.Set(ctx, s.hookKey(w.ID), b, 0).Err(); err != nil {
 		return Webhook{}, "", fmt.Errorf("webhooks: save: %w", err)
 	}
-	if err := s.rdb.ZAdd(ctx, s.tenantKey(tenant), redis.Z{Score: float64(now.UnixMilli()), Member: w.ID}).Err(); err != nil {
+	added, err := addScript.Run(ctx, s.rdb, []string{s.tenantKey(tenant)}, now.UnixMilli(), w.ID, MaxPerTenant).Int()
+	if err != nil || added == 0 {
 		s.rdb.Del(context.WithoutCancel(ctx), s.hookKey(w.ID))
-		return Webhook{}, "", fmt.Errorf("webhooks: index: %w", err)
+		if err != nil {
+			return Webhook{}, "", fmt.Errorf("webhooks: index: %w", err)
+		}
+		return Webhook{}, "", ErrTooMany
 	}
 	return w, secret, nil
 }
 
-// load reads a webhook record whoever its tenant.
+// addScript adds ARGV[2] with score ARGV[1] to the sorted set KEYS[1] unless it holds ARGV[3]
+// members already; 1 if added.
+var addScript = redis.NewScript(`
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+return 1
+`)
+
+// load reads a webhook record whoever its tenant. A previous secret whose overlap is over is
+// left out.
 func (s *Store) load(ctx context.Context, id string) (*record, error) {
 	if !validID.MatchString(id) {
 		return nil, ErrNotFound
@@ -252,7 +284,14 @@ func (s *Store) load(ctx context.Context, id string) (*record, error) {
 	if err := json.Unmarshal(b, &r); err != nil {
 		return nil, fmt.Errorf("webhooks: decode %s: %w", id, err)
 	}
+	s.expirePrevious(&r)
 	return &r, nil
+}
+
+func (s *Store) expirePrevious(r *record) {
+	if r.PreviousSecretExpiresAt != nil && !s.now().Before(*r.PreviousSecretExpiresAt) {
+		r.PreviousSecret, r.PreviousSecretExpiresAt = "", nil
+	}
 }
 
 // secret opens a record's secret.
@@ -262,6 +301,81 @@ func (s *Store) secret(r *record) (string, error) {
 		return "", fmt.Errorf("webhooks: secret of %s: %w", r.ID, err)
 	}
 	return string(pt), nil
+}
+
+// secrets opens the secrets that sign a delivery now: the current one, then the previous one
+// while its overlap lasts.
+func (s *Store) secrets(r *record) ([]string, error) {
+	cur, err := s.secret(r)
+	if err != nil {
+		return nil, err
+	}
+	if r.PreviousSecret == "" {
+		return []string{cur}, nil
+	}
+	prev, _, err := s.ring.Open(r.PreviousSecret, previousAAD(r.Tenant, r.ID))
+	if err != nil {
+		return nil, fmt.Errorf("webhooks: previous secret of %s: %w", r.ID, err)
+	}
+	return []string{cur, string(prev)}, nil
+}
+
+// RotateSecret gives the tenant's webhook id a new secret and returns the webhook and that
+// secret, shown this once. For overlap (at most MaxSecretOverlap; 0 ends it at once) deliveries
+// are signed with both the new and the current secret, so the receiver can switch at its pace;
+// a secret rotated out earlier stops signing now.
+func (s *Store) RotateSecret(ctx context.Context, tenant, id string, overlap time.Duration) (Webhook, string, error) {
+	if overlap < 0 || overlap > MaxSecretOverlap {
+		return Webhook{}, "", &InvalidError{Field: "overlap_seconds", Reason: fmt.Sprintf("between 0 and %d", int(MaxSecretOverlap.Seconds()))}
+	}
+	if !validID.MatchString(id) {
+		return Webhook{}, "", ErrNotFound
+	}
+	for range 5 {
+		old, err := s.rdb.Get(ctx, s.hookKey(id)).Result()
+		if errors.Is(err, redis.Nil) {
+			return Webhook{}, "", ErrNotFound
+		}
+		if err != nil {
+			return Webhook{}, "", fmt.Errorf("webhooks: read %s: %w", id, err)
+		}
+		var r record
+		if err := json.Unmarshal([]byte(old), &r); err != nil {
+			return Webhook{}, "", fmt.Errorf("webhooks: decode %s: %w", id, err)
+		}
+		if r.Tenant != tenant {
+			return Webhook{}, "", ErrNotFound
+		}
+		cur, err := s.secret(&r)
+		if err != nil {
+			return Webhook{}, "", err
+		}
+		r.PreviousSecret, r.PreviousSecretExpiresAt = "", nil
+		if overlap > 0 {
+			if r.PreviousSecret, err = s.ring.Seal([]byte(cur), previousAAD(r.Tenant, r.ID)); err != nil {
+				return Webhook{}, "", fmt.Errorf("webhooks: seal: %w", err)
+			}
+			until := s.now().UTC().Add(overlap).Truncate(time.Millisecond)
+			r.PreviousSecretExpiresAt = &until
+		}
+		secret := newSecret()
+		if r.Secret, err = s.ring.Seal([]byte(secret), aad(r.Tenant, r.ID)); err != nil {
+			return Webhook{}, "", fmt.Errorf("webhooks: seal: %w", err)
+		}
+		b, err := json.Marshal(r)
+		if err != nil {
+			return Webhook{}, "", err
+		}
+		n, err := replaceScript.Run(ctx, s.rdb, []string{s.hookKey(id)}, old, b).Int()
+		if err != nil {
+			return Webhook{}, "", fmt.Errorf("webhooks: rotate secret of %s: %w", id, err)
+		}
+		if n == 1 {
+			return r.Webhook, secret, nil
+		}
+		// Changed meanwhile (another rotation, a key rotation, a delete): look again.
+	}
+	return Webhook{}, "", ErrConflict
 }
 
 // Get returns the tenant's webhook id.
@@ -308,15 +422,25 @@ func (s *Store) records(ctx context.Context, tenant string) ([]*record, error) {
 		return nil, fmt.Errorf("webhooks: list: %w", err)
 	}
 	var out []*record
-	for _, c := range cmds {
+	var gone []any
+	for i, c := range cmds {
 		b, err := c.Bytes()
+		if errors.Is(err, redis.Nil) {
+			gone = append(gone, ids[i]) // deleted (a delete that failed half-way leaves this)
+			continue
+		}
 		if err != nil {
-			continue // deleted meanwhile
+			return nil, fmt.Errorf("webhooks: list: %w", err)
 		}
 		var r record
 		if json.Unmarshal(b, &r) == nil && r.Tenant == tenant {
+			s.expirePrevious(&r)
 			out = append(out, &r)
 		}
+	}
+	if len(gone) > 0 {
+		// Else they would count towards the cap for ever.
+		s.rdb.ZRem(ctx, s.tenantKey(tenant), gone...)
 	}
 	return out, nil
 }
@@ -397,21 +521,32 @@ func (s *Store) rotateOne(ctx context.Context, id string) (bool, error) {
 	if err := json.Unmarshal([]byte(old), &r); err != nil {
 		return false, fmt.Errorf("webhook %s: decode: %w", id, err)
 	}
-	if kid, ok := crypt.SealedKeyID(r.Secret); ok && kid == s.ring.ActiveID() {
+	s.expirePrevious(&r)
+	active := func(sealed string) bool {
+		kid, ok := crypt.SealedKeyID(sealed)
+		return sealed == "" || ok && kid == s.ring.ActiveID()
+	}
+	if active(r.Secret) && active(r.PreviousSecret) {
 		return false, nil
 	}
-	secret, err := s.secret(&r)
+	secrets, err := s.secrets(&r)
 	if err != nil {
 		return false, err
 	}
-	if r.Secret, err = s.ring.Seal([]byte(secret), aad(r.Tenant, r.ID)); err != nil {
+	if r.Secret, err = s.ring.Seal([]byte(secrets[0]), aad(r.Tenant, r.ID)); err != nil {
 		return false, err
+	}
+	if len(secrets) > 1 {
+		if r.PreviousSecret, err = s.ring.Seal([]byte(secrets[1]), previousAAD(r.Tenant, r.ID)); err != nil {
+			return false, err
+		}
 	}
 	b, err := json.Marshal(r)
 	if err != nil {
 		return false, err
 	}
-	// Webhooks never change after creation, so only a delete can race with this.
+	// Written only if unchanged since read: a secret rotation or a delete meanwhile wins, and the
+	// next run of the key rotation seals what it left.
 	n, err := replaceScript.Run(ctx, s.rdb, []string{s.hookKey(id)}, old, b).Int()
 	if err != nil {
 		return false, fmt.Errorf("webhook %s: write: %w", id, err)

@@ -91,7 +91,7 @@ func newEnv(t *testing.T, allowPrivate bool, res webhooks.Resolver) *env {
 func (e *env) newStore(ring *crypt.Ring, allowPrivate bool, res webhooks.Resolver) *webhooks.Store {
 	e.t.Helper()
 	s, err := webhooks.NewStore(webhooks.StoreOptions{Client: e.rdb, Prefix: e.rdb.Prefix, Ring: ring,
-		AllowPrivate: allowPrivate, Resolver: res, Now: e.clock.Now})
+		AllowPrivate: allowPrivate, AllowHTTP: true, Resolver: res, Now: e.clock.Now})
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/dirgate/dirgate/internal/events"
+	"github.com/dirgate/dirgate/internal/fairshare"
 )
 
 // TaskType is the asynq task type of a delivery; its payload is the webhook id and the event.
@@ -35,9 +36,11 @@ const (
 	DefaultBackoffCap  = time.Hour
 	DefaultTimeout     = 10 * time.Second
 	DefaultConcurrency = 10
-	DefaultHoldPoll    = 2 * time.Second
-	DefaultHoldMax     = time.Minute
-	DefaultUserAgent   = "dirgate-webhooks/1"
+	// DefaultTenantConcurrency is the default of Options.TenantConcurrency.
+	DefaultTenantConcurrency = 3
+	DefaultHoldPoll          = 2 * time.Second
+	DefaultHoldMax           = time.Minute
+	DefaultUserAgent         = "dirgate-webhooks/1"
 	// maxRetry only keeps asynq from giving up first: the retry window decides.
 	maxRetry = 100000
 	// excerptLen bounds the part of a receiver's answer kept in LastError.
@@ -58,10 +61,15 @@ type Options struct {
 	Timeout time.Duration
 	// Concurrency is how many deliveries one Worker makes at once; default 10.
 	Concurrency int
+	// TenantConcurrency is how many of them may be one tenant's; default 3. A tenant's further
+	// deliveries wait (HoldPoll, not counted as attempts), so endpoints that hang take at most this
+	// many of a replica's workers.
+	TenantConcurrency int
 	// PollInterval is how often asynq looks for new and due tasks; default asynq's (1 s, 5 s).
 	PollInterval time.Duration
-	// HoldPoll is how soon a delivery held back for an earlier event of its account looks again
-	// (it is also woken when that event's first attempt ends); default 2 s. HoldMax is how long an
+	// HoldPoll is how soon a delivery held back for an earlier event of its account, or for its
+	// tenant's other deliveries in flight, looks again (one held for an earlier event is also woken
+	// when that event's first attempt ends); default 2 s. HoldMax is how long an
 	// earlier event that has not been attempted may hold the others (its task may be lost);
 	// default 1 min.
 	HoldPoll, HoldMax time.Duration
@@ -92,6 +100,9 @@ func (o Options) withDefaults() (Options, error) {
 	set(&o.HoldMax, DefaultHoldMax)
 	if o.Concurrency <= 0 {
 		o.Concurrency = DefaultConcurrency
+	}
+	if o.TenantConcurrency <= 0 {
+		o.TenantConcurrency = DefaultTenantConcurrency
 	}
 	if o.UserAgent == "" {
 		o.UserAgent = DefaultUserAgent
@@ -182,6 +193,7 @@ type Worker struct {
 	server    *asynq.Server
 	inspector *asynq.Inspector
 	http      *http.Client
+	slots     *fairshare.Slots
 }
 
 // NewWorker returns a Worker; Start runs it.
@@ -190,7 +202,7 @@ func NewWorker(o Options) (*Worker, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Worker{o: o, inspector: asynq.NewInspectorFromRedisClient(o.Store.rdb)}
+	w := &Worker{o: o, inspector: asynq.NewInspectorFromRedisClient(o.Store.rdb), slots: fairshare.New(o.TenantConcurrency)}
 	dialer := &net.Dialer{Timeout: o.Timeout, KeepAlive: 30 * time.Second, Control: dialControl(o.Store.allowPrivate)}
 	w.http = &http.Client{
 		Transport: &http.Transport{
@@ -209,7 +221,7 @@ func NewWorker(o Options) (*Worker, error) {
 		Concurrency:    o.Concurrency,
 		Queues:         map[string]int{o.Queue: 1},
 		RetryDelayFunc: w.retryDelay,
-		IsFailure:      func(err error) bool { return !errors.Is(err, errHeld) },
+		IsFailure:      func(err error) bool { return !errors.Is(err, errHeld) && !errors.Is(err, errTenantBusy) },
 		// Let an attempt in flight finish on a graceful shutdown.
 		ShutdownTimeout: o.Timeout + 2*time.Second,
 		Logger:          asynqLogger{o.Logger},
@@ -246,6 +258,10 @@ func (w *Worker) Wake() {
 // errHeld says a delivery waits for an earlier event of its account; it is not a failure.
 var errHeld = errors.New("webhooks: held back for an earlier event of the account")
 
+// errTenantBusy says the tenant has TenantConcurrency deliveries in flight on this replica; the
+// delivery waits without counting as a failure.
+var errTenantBusy = errors.New("webhooks: the tenant has as many deliveries in flight as it may on this replica")
+
 // retryError asks asynq to try again after a delay the worker chose (and recorded).
 type retryError struct {
 	after time.Duration
@@ -255,7 +271,7 @@ type retryError struct {
 func (e *retryError) Error() string { return "webhooks: attempt failed: " + e.msg }
 
 func (w *Worker) retryDelay(n int, err error, _ *asynq.Task) time.Duration {
-	if errors.Is(err, errHeld) {
+	if errors.Is(err, errHeld) || errors.Is(err, errTenantBusy) {
 		return w.o.HoldPoll
 	}
 	if re, ok := errors.AsType[*retryError](err); ok {
@@ -319,6 +335,10 @@ func (w *Worker) process(ctx context.Context, t *asynq.Task) error {
 		}
 		return fmt.Errorf("webhooks: retry window over: %w", asynq.SkipRetry)
 	}
+	if !w.slots.Take(e.Tenant, false) {
+		return errTenantBusy
+	}
+	defer w.slots.Give(e.Tenant)
 	n, err := beginScript.Run(ctx, st.rdb, []string{st.deliveryKey(r.ID, e.ID), st.orderKey(r.ID, e.Account)},
 		ms(now), w.o.recordTTL().Milliseconds(), d.order).Int()
 	if err != nil {
@@ -410,7 +430,10 @@ func (w *Worker) finish(ctx context.Context, id string, e events.Event, member, 
 // attempt POSTs the event to the webhook and returns the receiver's status code and, when the
 // attempt failed, why.
 func (w *Worker) attempt(ctx context.Context, r *record, e events.Event, n int) (int, string) {
-	secret, err := w.o.Store.secret(r)
+	if !w.o.Store.allowHTTP && strings.HasPrefix(r.URL, "http:") {
+		return 0, errPlainHTTP // made while http was allowed; not sent now that it is not
+	}
+	secrets, err := w.o.Store.secrets(r)
 	if err != nil {
 		// The key that sealed it left the ring; an operator can bring it back.
 		w.o.Logger.ErrorContext(ctx, "webhooks: cannot open the webhook's secret", "webhook", r.ID, "err", err)
@@ -432,7 +455,7 @@ func (w *Worker) attempt(ctx context.Context, r *record, e events.Event, n int) 
 	req.Header.Set("Dirgate-Event-Type", e.Type)
 	req.Header.Set("Dirgate-Webhook-Id", r.ID)
 	req.Header.Set("Dirgate-Attempt", strconv.Itoa(n))
-	req.Header.Set(SignatureHeader, Sign(secret, w.o.Store.now(), body))
+	req.Header.Set(SignatureHeader, Sign(w.o.Store.now(), body, secrets...))
 	res, err := w.http.Do(req)
 	if err != nil {
 		return 0, describe(err, w.o.Timeout)
