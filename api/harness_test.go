@@ -97,6 +97,8 @@ type harnessOptions struct {
 	redisURL string
 	// jobs gives every replica a job engine (workers included) on one queue of the test's own.
 	jobs bool
+	// jobMaxActive caps a tenant's unfinished jobs (0: the engine's default).
+	jobMaxActive int
 	// poller runs a change poller on every replica, looking for due accounts every 20 ms (on
 	// the gateway's clock); accounts may set poll intervals down to one second.
 	poller bool
@@ -304,6 +306,7 @@ func (h *harness) newReplica(o harnessOptions, ver *tenantauth.Verifier) *replic
 		if eng, err = jobs.New(jobs.Options{
 			Client: rc, Prefix: h.rdb.Prefix, Queue: queue, Logger: log, Now: h.clock.Now,
 			PollInterval: 50 * time.Millisecond, MaxWait: 200 * time.Millisecond, OwnerTTL: 3 * time.Second,
+			MaxActive: o.jobMaxActive,
 			OnFinish: func(ctx context.Context, j *jobs.Job) {
 				mx.JobFinished(j.Type, string(j.Status))
 				r.srv.JobFinished(ctx, j)

@@ -536,3 +536,31 @@ func TestJobsAcrossReplicas(t *testing.T) {
 		}
 	})
 }
+
+// A tenant at its cap of unfinished jobs is refused with 429 too_many_jobs and Retry-After, and
+// nothing is stored; once a job finishes, the next one is accepted.
+func TestJobCapAnswers429(t *testing.T) {
+	t.Parallel()
+	h, tok, q := directorySetup(t, harnessOptions{jobs: true, jobMaxActive: 1, sim: podiosim.Config{InvitedInSpaceMembersV2: true}})
+	const space = 40001
+	// The first job stays unfinished while the second is submitted.
+	if err := h.sim.AddFault(podiosim.Fault{Route: podiosim.RouteAddSpaceMember, LatencyMS: 1500, Times: 1}); err != nil {
+		t.Fatal(err)
+	}
+	first, _ := newcomers("cap-a", 1)
+	id := submitSync(t, h, h.url, tok, q, space, first)
+	second, _ := newcomers("cap-b", 1)
+	r := h.call(h.browser(), "POST", h.url, fmt.Sprintf("%s/workspaces/%d/members/sync?%s", dir, space, q), tok, second)
+	if r.status != http.StatusTooManyRequests || r.errorCode(t) != "too_many_jobs" || r.header.Get("Retry-After") != "60" {
+		t.Fatalf("second job at the cap: %d %s (Retry-After %q), want 429 too_many_jobs", r.status, r.body, r.header.Get("Retry-After"))
+	}
+	var list struct {
+		Results []jobView `json:"results"`
+	}
+	h.call(h.browser(), "GET", h.url, "/jobs?"+q, tok, nil).json(t, &list)
+	if len(list.Results) != 1 || list.Results[0].ID != id {
+		t.Errorf("jobs listed after the refusal: %+v", list.Results)
+	}
+	awaitJobOn(t, h, h.url, tok, id, "finished", jobView.final)
+	submitSync(t, h, h.url, tok, q, space, second)
+}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -439,4 +441,51 @@ func TestNeverQueuedJobIsSettled(t *testing.T) {
 	if len(reported) != 1 || reported[0] != orphan.ID+" failed" {
 		t.Errorf("OnFinish heard %v, want the orphan's failure once", reported)
 	}
+}
+
+// A job that gives up shows a stable code and a message without the internal error, which goes to
+// the log with the request id.
+func TestGivingUpDoesNotLeakTheError(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	rec := newRecorder()
+	const internal = "dial tcp 10.9.8.7:6379: connect: connection refused"
+	rec.script = func(*jobs.Item) error { return errors.New(internal) }
+	var logs syncBuf
+	a := e.engine(t, rec, func(o *jobs.Options) {
+		o.MaxRetry = 1
+		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	j := &jobs.Job{Tenant: "acme", Account: "ia_1", Type: "test", Items: items(1), RequestID: "req-give-up-1"}
+	if err := a.Submit(t.Context(), j); err != nil {
+		t.Fatal(err)
+	}
+	got := await(t, a, "acme", j.ID, 20*time.Second, final)
+	if got.Status != jobs.Failed || got.Error == nil || got.Error.Code != "gave_up" {
+		t.Fatalf("job %s %+v, want failed with gave_up", got.Status, got.Error)
+	}
+	if strings.Contains(got.Error.Message, "10.9.8.7") || strings.Contains(got.Error.Message, "dial tcp") || !strings.Contains(got.Error.Message, "req-give-up-1") {
+		t.Errorf("message %q: want the request id and no internal error", got.Error.Message)
+	}
+	if l := logs.String(); !strings.Contains(l, internal) || !strings.Contains(l, "request_id=req-give-up-1") {
+		t.Errorf("the log does not carry the error with the request id:\n%s", l)
+	}
+}
+
+// syncBuf is a bytes.Buffer safe for the engine's goroutines.
+type syncBuf struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -137,7 +137,10 @@ func (e *Engine) handle(ctx context.Context, t *asynq.Task) error {
 	// A failed run: the job is retried from its current item, unless this was the last try.
 	r.j.Attempts++
 	if retried >= maxRetry {
-		r.finish(Failed, &Error{Code: "gave_up", Message: fmt.Sprintf("stopped after %d failed runs: %v", retried+1, err)})
+		// The error itself names internals (Redis or network addresses): it goes to the log, and
+		// the caller gets what it can act on, and the request id to quote.
+		e.log.ErrorContext(ctx, "jobs: giving up on a job", "job", id, "request_id", j.RequestID, "runs", retried+1, "err", err)
+		r.finish(Failed, &Error{Code: "gave_up", Message: gaveUpMessage(retried+1, j.RequestID)})
 	}
 	if serr := r.save(ctx); serr != nil {
 		e.log.WarnContext(ctx, "jobs: save after a failed run", "job", id, "err", serr)
@@ -278,4 +281,14 @@ func (r *run) pause(ctx context.Context, err error, i int) error {
 		}
 	}
 	return err
+}
+
+// gaveUpMessage is what a caller reads about a job that failed runs times in a row for reasons
+// outside its items (Podio or dirgate's storage unreachable).
+func gaveUpMessage(runs int, requestID string) string {
+	msg := fmt.Sprintf("stopped after %d runs that failed for a temporary reason (Podio or the gateway's storage unreachable); the steps not marked done were not made. Submit the job again later", runs)
+	if requestID != "" {
+		msg += "; if it keeps failing, give your operator request id " + requestID
+	}
+	return msg + "."
 }
