@@ -159,6 +159,9 @@ type harness struct {
 	minter   *tenantauth.Minter
 	ring     *crypt.Ring
 	spec     *openapi3.T
+	// clientTimeout bounds a test client's request: past the gateway's own request timeout, so
+	// the gateway answers first.
+	clientTimeout time.Duration
 	// podioTraceparent is the last traceparent header Podio received.
 	podioTraceparent atomic.Pointer[string]
 	// webhookQueue is the asynq queue of webhook deliveries (harnessOptions.webhooks).
@@ -167,7 +170,8 @@ type harness struct {
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
-	h := &harness{t: t, redisURL: cmp.Or(o.redisURL, redistest.URL()), clock: &clock{}, logs: &syncBuffer{}}
+	h := &harness{t: t, redisURL: cmp.Or(o.redisURL, redistest.URL()), clock: &clock{}, logs: &syncBuffer{},
+		clientTimeout: max(30*time.Second, o.requestTimeout+10*time.Second)}
 	h.rdb = redistest.NewAt(t, h.redisURL)
 	if o.simOnGatewayClock {
 		o.sim.Now = h.clock.Now
@@ -459,7 +463,7 @@ func (h *harness) browser() *http.Client {
 		Jar:           jar,
 		Transport:     &validating{t: h.t, spec: h.spec, gateways: h.gatewayURLs()},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		Timeout:       30 * time.Second,
+		Timeout:       h.clientTimeout,
 	}
 }
 
