@@ -48,6 +48,7 @@ import (
 	"github.com/dirgate/dirgate/internal/store"
 	"github.com/dirgate/dirgate/internal/tenantauth"
 	"github.com/dirgate/dirgate/internal/testclock"
+	"github.com/dirgate/dirgate/internal/testlog"
 	"github.com/dirgate/dirgate/internal/upstream"
 	"github.com/dirgate/dirgate/internal/webhooks"
 )
@@ -58,22 +59,7 @@ const testJWTSecret = "test-secret-0123456789-0123456789-abcdef"
 type clock = testclock.Offset
 
 // syncBuffer collects log output from many goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testlog.Buffer
 
 type harnessOptions struct {
 	sim           podiosim.Config

@@ -9,28 +9,14 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/dirgate/dirgate/internal/testlog"
 )
 
-// syncBuffer is a bytes.Buffer safe for one writer goroutine and a polling reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is safe for a writer goroutine and a polling reader.
+type syncBuffer = testlog.Buffer
 
 func TestHelpListsCommands(t *testing.T) {
 	t.Parallel()

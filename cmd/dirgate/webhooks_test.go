@@ -130,20 +130,9 @@ func TestDevModeDeliversWebhooks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.RedisURL = "redis://" + mr.Addr() + "/0"
 	cfg.PublicURL = "http://" + ln.Addr().String()
-	cfg.JWTSecret, cfg.EncryptionKeys = devJWTSecret, devEncryptionKey
-	cfg.PodioClientID, cfg.PodioClientSecret = "demo-client", "demo-secret"
 	cfg.AllowPrivateHooks, cfg.AllowHTTPHooks = true, true // as runDev sets them
-	rc, err := redisClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := buildGateway(cfg, rc, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gw.Close()
+	gw := miniGateway(t, mr, cfg)
 	ctx, cancel := context.WithCancel(t.Context())
 	served := make(chan error, 1)
 	go func() { served <- serveAll(ctx, gw, ln, nil, time.Second, limitsFrom(cfg)) }()
@@ -206,20 +195,9 @@ func TestServeWebhooksHTTPSOnly(t *testing.T) {
 	if cfg.AllowHTTPHooks || cfg.AllowPrivateHooks {
 		t.Fatalf("defaults allow http (%v) or private (%v) webhook targets", cfg.AllowHTTPHooks, cfg.AllowPrivateHooks)
 	}
-	cfg.RedisURL = "redis://" + mr.Addr() + "/0"
 	cfg.PublicURL = "https://dirgate.example.com"
-	cfg.JWTSecret, cfg.EncryptionKeys = devJWTSecret, devEncryptionKey
-	cfg.PodioClientID, cfg.PodioClientSecret = "demo-client", "demo-secret"
 	cfg.AllowPrivateHooks = true // so that only the scheme can refuse the loopback URL below
-	rc, err := redisClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := buildGateway(cfg, rc, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gw.Close()
+	gw := miniGateway(t, mr, cfg)
 	m, _ := tenantauth.NewMinter([]byte(devJWTSecret), "", "", nil)
 	tok, _ := m.Mint(devTenant, time.Minute)
 	for url, want := range map[string]int{"http://127.0.0.1:9/hook": http.StatusBadRequest, "https://127.0.0.1:9/hook": http.StatusCreated} {
@@ -232,4 +210,23 @@ func TestServeWebhooksHTTPSOnly(t *testing.T) {
 			t.Errorf("POST /webhooks %s = %d %s, want %d", url, rec.Code, rec.Body.String(), want)
 		}
 	}
+}
+
+// miniGateway builds a gateway on miniredis with dev mode's secrets and Podio client; it is closed
+// when the test ends.
+func miniGateway(t *testing.T, mr *miniredis.Miniredis, cfg config.Config) *gateway {
+	t.Helper()
+	cfg.RedisURL = "redis://" + mr.Addr() + "/0"
+	cfg.JWTSecret, cfg.EncryptionKeys = devJWTSecret, devEncryptionKey
+	cfg.PodioClientID, cfg.PodioClientSecret = "demo-client", "demo-secret"
+	rc, err := redisClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := buildGateway(cfg, rc, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gw.Close() })
+	return gw
 }

@@ -1,13 +1,11 @@
 package creds_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +15,7 @@ import (
 	"github.com/dirgate/dirgate/internal/crypt"
 	"github.com/dirgate/dirgate/internal/redistest"
 	"github.com/dirgate/dirgate/internal/store"
+	"github.com/dirgate/dirgate/internal/testlog"
 )
 
 const tokenRoute = "POST /oauth/token"
@@ -34,22 +33,7 @@ type env struct {
 	logs   *syncBuffer
 }
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = testlog.Buffer
 
 func newEnv(t *testing.T, replicas int) *env {
 	t.Helper()

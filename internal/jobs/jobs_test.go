@@ -17,6 +17,7 @@ import (
 	"github.com/dirgate/dirgate/internal/jobs"
 	"github.com/dirgate/dirgate/internal/redistest"
 	"github.com/dirgate/dirgate/internal/testclock"
+	"github.com/dirgate/dirgate/internal/testlog"
 )
 
 // clock is a settable clock shared by the engines of a test.
@@ -451,7 +452,7 @@ func TestGivingUpDoesNotLeakTheError(t *testing.T) {
 	rec := newRecorder()
 	const internal = "dial tcp 10.9.8.7:6379: connect: connection refused"
 	rec.script = func(*jobs.Item) error { return errors.New(internal) }
-	var logs syncBuf
+	var logs testlog.Buffer
 	a := e.engine(t, rec, func(o *jobs.Options) {
 		o.MaxRetry = 1
 		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
@@ -470,22 +471,4 @@ func TestGivingUpDoesNotLeakTheError(t *testing.T) {
 	if l := logs.String(); !strings.Contains(l, internal) || !strings.Contains(l, "request_id=req-give-up-1") {
 		t.Errorf("the log does not carry the error with the request id:\n%s", l)
 	}
-}
-
-// syncBuf is a bytes.Buffer safe for the engine's goroutines.
-type syncBuf struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

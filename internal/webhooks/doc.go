@@ -42,7 +42,7 @@
 // Keys (prefix P; every key of one webhook shares the {wh:<id>} hash tag):
 //
 //	P{wh:<id>}                     the webhook (JSON; the secret sealed)
-//	Ptenant:<tenant>:webhooks      sorted set of the tenant's webhook ids by creation time
+//	Ptenant:<tenant>:webhooks      sorted set of the tenant's webhook ids by creation time (µs)
 //	P{wh:<id>}:d:<event id>        one delivery (hash), kept for the retry window plus Retention
 //	P{wh:<id>}:deliveries          sorted set of the newest deliveries' event ids, by event order
 //	P{wh:<id>}:order:<account>     the account's events waiting for their first attempt

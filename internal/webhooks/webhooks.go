@@ -242,13 +242,14 @@ func (s *Store) Create(ctx context.Context, tenant string, in NewWebhook) (Webho
 	if err != nil {
 		return Webhook{}, "", err
 	}
-	// The record first, then its place in the tenant's index, counted and taken in one script:
+	// The record first, then its place in the tenant's index (scored in microseconds: webhooks
+	// made in one millisecond still list in creation order), counted and taken in one script:
 	// concurrent creates cannot pass the cap, and an id in the index without a record is one
 	// being deleted (records drops it).
 	if err := s.rdb.Set(ctx, s.hookKey(w.ID), b, 0).Err(); err != nil {
 		return Webhook{}, "", fmt.Errorf("webhooks: save: %w", err)
 	}
-	added, err := addScript.Run(ctx, s.rdb, []string{s.tenantKey(tenant)}, now.UnixMilli(), w.ID, MaxPerTenant).Int()
+	added, err := addScript.Run(ctx, s.rdb, []string{s.tenantKey(tenant)}, s.now().UnixMicro(), w.ID, MaxPerTenant).Int()
 	if err != nil || added == 0 {
 		s.rdb.Del(context.WithoutCancel(ctx), s.hookKey(w.ID))
 		if err != nil {
