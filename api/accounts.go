@@ -144,7 +144,7 @@ func (s *Server) createAccount(c echo.Context) error {
 
 // grantError turns a refused token call into a caller error; other failures pass through.
 func grantError(err error) error {
-	if pe, ok := errors.AsType[*podio.Error](err); ok && (pe.IsInvalidGrant() || pe.StatusCode == http.StatusUnauthorized) {
+	if errors.Is(err, unified.ErrNeedsReauth) || unified.ProviderStatus(err) == http.StatusUnauthorized {
 		return &Error{Status: http.StatusBadRequest, Code: "invalid_grant", Message: "Podio refused the credentials", Err: err}
 	}
 	return podioFailure(err)
@@ -152,10 +152,7 @@ func grantError(err error) error {
 
 // podioFailure marks a failure to reach Podio (rather than a Podio answer) as such.
 func podioFailure(err error) error {
-	if _, ok := errors.AsType[*podio.Error](err); ok {
-		return err
-	}
-	if _, ok := errors.AsType[*podio.RateLimitError](err); ok {
+	if unified.ProviderStatus(err) != 0 || errors.Is(err, unified.ErrRateLimited) {
 		return err
 	}
 	return fmt.Errorf("%w: %w", errUpstreamUnavailable, err)

@@ -13,7 +13,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/dirgate/dirgate/adapters/podio"
 	"github.com/dirgate/dirgate/internal/changes"
 	"github.com/dirgate/dirgate/internal/events"
 	"github.com/dirgate/dirgate/internal/store"
@@ -297,11 +296,7 @@ func (s *Server) takeSnapshot(ctx context.Context, a store.Account) (*changes.Sn
 
 // gone reports a workspace that Podio no longer shows the linked person.
 func gone(err error) bool {
-	if errors.Is(err, unified.ErrNotFound) {
-		return true
-	}
-	pe, ok := errors.AsType[*podio.Error](err)
-	return ok && pe.StatusCode == http.StatusForbidden
+	return errors.Is(err, unified.ErrNotFound) || errors.Is(err, unified.ErrForbidden)
 }
 
 // markTTL is how long the mark of an own write applies: long enough for the next two polls to

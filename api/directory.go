@@ -179,11 +179,11 @@ func staleAllowed(err error) bool {
 	case errors.Is(err, context.Canceled), errors.Is(err, unified.ErrNotFound), errors.Is(err, unified.ErrNeedsReauth):
 		return false
 	}
-	if _, ok := errors.AsType[*podio.RateLimitError](err); ok {
+	if errors.Is(err, unified.ErrRateLimited) {
 		return true
 	}
-	if pe, ok := errors.AsType[*podio.Error](err); ok {
-		return pe.StatusCode >= 500
+	if status := unified.ProviderStatus(err); status != 0 {
+		return status >= 500
 	}
 	return true
 }

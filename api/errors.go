@@ -12,7 +12,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/dirgate/dirgate/adapters/podio"
 	"github.com/dirgate/dirgate/internal/jobs"
 	"github.com/dirgate/dirgate/internal/store"
 	"github.com/dirgate/dirgate/unified"
@@ -97,6 +96,9 @@ func toError(err error) *Error {
 		}
 		return &Error{Status: http.StatusInternalServerError, Code: "internal_error", Message: "internal error", Err: err}
 	}
+	if pe, ok := providerFirst(err); ok {
+		return providerAnswer(err, pe)
+	}
 	switch {
 	case errors.Is(err, unified.ErrNotFound):
 		return &Error{Status: http.StatusNotFound, Code: "not_found", Message: "not found", Err: err}
@@ -114,29 +116,6 @@ func toError(err error) *Error {
 	}
 	if qe := quotaError(err); qe != nil {
 		return qe
-	}
-	if rl, ok := errors.AsType[*podio.RateLimitError](err); ok {
-		e := &Error{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: "Podio's rate limit is exhausted", Err: err}
-		if rl.WaitKnown {
-			e.RetryAfter = max(int(rl.Wait.Seconds()), 1)
-		}
-		e.Remote = remoteOf(rl.Err)
-		return e
-	}
-	if pe, ok := errors.AsType[*podio.Error](err); ok {
-		e := &Error{Status: http.StatusBadGateway, Code: "upstream_error", Message: "Podio answered with an error", Err: err}
-		switch {
-		case pe.StatusCode == http.StatusServiceUnavailable:
-			e.Status, e.Code, e.Message = http.StatusServiceUnavailable, "upstream_unavailable", "Podio is unavailable"
-		case pe.StatusCode == http.StatusGatewayTimeout:
-			e.Status, e.Code, e.Message = http.StatusGatewayTimeout, "upstream_timeout", "Podio timed out"
-		case pe.StatusCode == http.StatusForbidden:
-			e.Status, e.Code, e.Message = http.StatusForbidden, "forbidden_upstream", "Podio refused: "+pe.Description
-		case pe.StatusCode == http.StatusNotFound:
-			e.Status, e.Code, e.Message = http.StatusNotFound, "not_found", "not found in Podio"
-		}
-		e.Remote = remoteOf(pe)
-		return e
 	}
 	if store.Unavailable(err) && !errors.Is(err, context.DeadlineExceeded) {
 		// A Redis call that timed out on its own (DIRGATE_REDIS_TIMEOUT) is about Redis; a request
@@ -168,15 +147,81 @@ func isTimeout(err error) bool {
 // errUpstreamUnavailable marks network failures talking to Podio.
 var errUpstreamUnavailable = errors.New("podio unreachable")
 
-func remoteOf(pe *podio.Error) *Remote {
+func remoteOf(pe unified.ProviderError) *Remote {
 	if pe == nil {
 		return nil
 	}
-	r := &Remote{Status: pe.StatusCode}
-	if json.Valid(pe.Body) {
-		r.Body = pe.Body
+	return &Remote{Status: pe.ProviderStatus(), Body: pe.ProviderBody()}
+}
+
+// providerFirst finds the provider's answer in err's tree, unless one of the unified sentinels
+// comes first (in errors.Is order): what dirgate's own code said of a failure outranks the answer
+// it wraps (an adapter's "not found" over Podio's 403, say).
+func providerFirst(err error) (unified.ProviderError, bool) {
+	var found unified.ProviderError
+	walkErrors(err, func(e error) bool {
+		switch e {
+		case unified.ErrNotFound, unified.ErrNeedsReauth, unified.ErrInvalidInput, unified.ErrConflict,
+			unified.ErrForbidden, unified.ErrRateLimited, unified.ErrUpstream:
+			return true
+		}
+		if pe, ok := e.(unified.ProviderError); ok {
+			found = pe
+			return true
+		}
+		return false
+	})
+	return found, found != nil
+}
+
+// walkErrors visits err's tree in the order errors.Is does, until visit returns true.
+func walkErrors(err error, visit func(error) bool) bool {
+	for err != nil {
+		if visit(err) {
+			return true
+		}
+		switch x := err.(type) {
+		case interface{ Unwrap() []error }:
+			for _, e := range x.Unwrap() {
+				if walkErrors(e, visit) {
+					return true
+				}
+			}
+			return false
+		case interface{ Unwrap() error }:
+			err = x.Unwrap()
+		default:
+			return false
+		}
 	}
-	return r
+	return false
+}
+
+// providerAnswer is the answer to a failure the provider answered with pe.
+func providerAnswer(err error, pe unified.ProviderError) *Error {
+	if errors.Is(pe, unified.ErrRateLimited) {
+		e := &Error{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: "Podio's rate limit is exhausted", Err: err}
+		if rl, ok := errors.AsType[unified.RateLimit](err); ok {
+			if wait, known := rl.RetryAfter(); known {
+				e.RetryAfter = max(int(wait.Seconds()), 1)
+			}
+		}
+		e.Remote = remoteOf(pe)
+		return e
+	}
+	e := &Error{Status: http.StatusBadGateway, Code: "upstream_error", Message: "Podio answered with an error", Err: err}
+	switch pe.ProviderStatus() {
+	case http.StatusServiceUnavailable:
+		e.Status, e.Code, e.Message = http.StatusServiceUnavailable, "upstream_unavailable", "Podio is unavailable"
+	case http.StatusGatewayTimeout:
+		e.Status, e.Code, e.Message = http.StatusGatewayTimeout, "upstream_timeout", "Podio timed out"
+	case http.StatusForbidden:
+		e.Status, e.Code, e.Message = http.StatusForbidden, "forbidden_upstream", "Podio refused: "+pe.ProviderMessage()
+	case http.StatusNotFound:
+		e.Status, e.Code, e.Message = http.StatusNotFound, "not_found", "not found in Podio"
+	}
+	e.Remote = remoteOf(pe)
+	return e
 }
 
 // handleError is echo's HTTPErrorHandler: it writes the common error body and logs server faults.

@@ -12,9 +12,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/dirgate/dirgate/adapters/podio"
 	"github.com/dirgate/dirgate/internal/jobs"
 	"github.com/dirgate/dirgate/internal/membership"
+	"github.com/dirgate/dirgate/unified"
 )
 
 // maxSyncMembers bounds one sync request.
@@ -361,8 +361,8 @@ func (s *Server) syncWorkspaces(c echo.Context) error {
 // namedWorkspace turns Podio's 404 or 403 for one of several workspaces into a 404 that says
 // which; other errors pass unchanged.
 func namedWorkspace(space int64, err error) error {
-	pe, ok := errors.AsType[*podio.Error](err)
-	if !ok || (pe.StatusCode != http.StatusNotFound && pe.StatusCode != http.StatusForbidden) {
+	pe, ok := errors.AsType[unified.ProviderError](err)
+	if !ok || !errors.Is(pe, unified.ErrNotFound) && !errors.Is(pe, unified.ErrForbidden) {
 		return err
 	}
 	return &Error{Status: http.StatusNotFound, Code: "not_found", Remote: remoteOf(pe), Err: err,

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dirgate/dirgate/unified"
 )
 
 // StatusRateLimited is the status Podio answers with when a rate limit is
@@ -102,6 +104,52 @@ func (e *Error) IsNotFound() bool {
 func (e *Error) IsRateLimited() bool {
 	return e != nil && e.StatusCode == StatusRateLimited
 }
+
+// The provider-neutral contract: an *Error is a unified.ProviderError and matches the unified
+// sentinel its answer stands for; a *RateLimitError is a unified.RateLimit.
+var (
+	_ unified.ProviderError = (*Error)(nil)
+	_ unified.RateLimit     = (*RateLimitError)(nil)
+)
+
+// Is matches the unified sentinels: 404 unified.ErrNotFound, 403 unified.ErrForbidden, 420
+// unified.ErrRateLimited, a refused grant (invalid_grant) unified.ErrNeedsReauth, 5xx
+// unified.ErrUpstream.
+func (e *Error) Is(target error) bool {
+	switch target {
+	case unified.ErrNotFound:
+		return e.IsNotFound()
+	case unified.ErrForbidden:
+		return e.IsForbidden()
+	case unified.ErrRateLimited:
+		return e.IsRateLimited()
+	case unified.ErrNeedsReauth:
+		return e.IsInvalidGrant()
+	case unified.ErrUpstream:
+		return e.StatusCode >= 500
+	}
+	return false
+}
+
+// ProviderStatus is the HTTP status Podio answered.
+func (e *Error) ProviderStatus() int { return e.StatusCode }
+
+// ProviderBody is Podio's error body when it is JSON, else nil.
+func (e *Error) ProviderBody() []byte {
+	if json.Valid(e.Body) {
+		return e.Body
+	}
+	return nil
+}
+
+// ProviderMessage is Podio's error_description.
+func (e *Error) ProviderMessage() string { return e.Description }
+
+// Is matches unified.ErrRateLimited, also without an underlying *Error.
+func (e *RateLimitError) Is(target error) bool { return target == unified.ErrRateLimited }
+
+// RetryAfter is how long Podio asked to wait, and whether it said.
+func (e *RateLimitError) RetryAfter() (time.Duration, bool) { return e.Wait, e.WaitKnown }
 
 // RateLimitError is Podio's 420 answer. It unwraps to the underlying *Error.
 type RateLimitError struct {

@@ -390,14 +390,14 @@ func refreshErrorCode(ctx context.Context, err error) string {
 	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return "timeout"
 	}
-	if _, ok := errors.AsType[*podio.RateLimitError](err); ok {
+	if errors.Is(err, unified.ErrRateLimited) {
 		return "rate_limited"
 	}
-	if pe, ok := errors.AsType[*podio.Error](err); ok {
-		if pe.StatusCode >= 500 {
+	if status := unified.ProviderStatus(err); status != 0 {
+		if status >= 500 {
 			return "podio_unavailable"
 		}
-		return fmt.Sprintf("podio_%d", pe.StatusCode)
+		return fmt.Sprintf("podio_%d", status)
 	}
 	return "network"
 }
@@ -457,7 +457,8 @@ func (m *Manager) invalidGrant(ctx context.Context, tenant, id string, a store.A
 	return nil, fmt.Errorf("creds: account %q: Podio refused the refresh token: %w", id, unified.ErrNeedsReauth)
 }
 
+// isInvalidGrant: the provider refused the refresh token itself (not a wrapped verdict of ours).
 func isInvalidGrant(err error) bool {
-	e, ok := errors.AsType[*podio.Error](err)
-	return ok && e.IsInvalidGrant()
+	_, answered := errors.AsType[unified.ProviderError](err)
+	return answered && errors.Is(err, unified.ErrNeedsReauth)
 }

@@ -226,8 +226,8 @@ func (x *Executor) orgMemberGone(ctx context.Context, pc *podio.Client, it *jobs
 }
 
 func notFound(err error) bool {
-	pe, ok := errors.AsType[*podio.Error](err)
-	return ok && pe.StatusCode == http.StatusNotFound
+	_, answered := errors.AsType[unified.ProviderError](err)
+	return answered && errors.Is(err, unified.ErrNotFound)
 }
 
 func (x *Executor) now() time.Time {
@@ -246,26 +246,25 @@ func (x *Executor) classify(err error) error {
 	if be, ok := errors.AsType[*upstream.BudgetError](err); ok {
 		return jobs.Wait(x.now().Add(be.RetryAfter), err)
 	}
-	if rl, ok := errors.AsType[*podio.RateLimitError](err); ok {
+	if errors.Is(err, unified.ErrRateLimited) {
 		wait := x.DefaultCooldown
-		if rl.WaitKnown {
-			wait = rl.Wait
+		if rl, ok := errors.AsType[unified.RateLimit](err); ok {
+			if w, known := rl.RetryAfter(); known {
+				wait = w
+			}
 		}
 		return jobs.Wait(x.now().Add(max(wait, time.Second)), err)
 	}
 	if errors.Is(err, unified.ErrNeedsReauth) {
 		return jobs.Permanent(jobs.Error{Code: "needs_reauth", Message: "the integrated account must be linked again"}, err)
 	}
-	if pe, ok := errors.AsType[*podio.Error](err); ok && pe.StatusCode >= 400 && pe.StatusCode < 500 && pe.StatusCode != http.StatusUnauthorized {
-		ie := jobs.Error{Code: "upstream_error", Message: "Podio refused: " + pe.Description}
-		switch pe.StatusCode {
-		case http.StatusForbidden:
+	if pe, ok := errors.AsType[unified.ProviderError](err); ok && pe.ProviderStatus() >= 400 && pe.ProviderStatus() < 500 && pe.ProviderStatus() != http.StatusUnauthorized {
+		ie := jobs.Error{Code: "upstream_error", Message: "Podio refused: " + pe.ProviderMessage(), Remote: pe.ProviderBody()}
+		switch {
+		case errors.Is(pe, unified.ErrForbidden):
 			ie.Code = "forbidden_upstream"
-		case http.StatusNotFound:
+		case errors.Is(pe, unified.ErrNotFound):
 			ie.Code = "not_found"
-		}
-		if b := pe.Body; json.Valid(b) {
-			ie.Remote = b
 		}
 		return jobs.Permanent(ie, err)
 	}
