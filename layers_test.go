@@ -43,7 +43,9 @@ func listPackages(t *testing.T) []goPackage {
 	return pkgs
 }
 
-func under(path, dir string) bool { return path == module+"/"+dir || strings.HasPrefix(path, module+"/"+dir+"/") }
+func under(path, dir string) bool {
+	return path == module+"/"+dir || strings.HasPrefix(path, module+"/"+dir+"/")
+}
 
 // The layers of README's Layout section, as rules on imports.
 func TestLayers(t *testing.T) {
