@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/mail"
 	"net/url"
 	"regexp"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/dirgate/dirgate/internal/events"
+	"github.com/dirgate/dirgate/internal/membership"
 	"github.com/dirgate/dirgate/internal/store"
 	"github.com/dirgate/dirgate/unified"
 )
@@ -475,7 +475,7 @@ func (e *endUserJSON) toStore() (*store.EndUser, error) {
 		return nil, newError(http.StatusBadRequest, "invalid_end_user", "end_user.id is required: your own id of the customer")
 	}
 	if e.Email != "" {
-		if a, err := mail.ParseAddress(e.Email); err != nil || a.Address != e.Email {
+		if !membership.ValidEmail(e.Email) {
 			return nil, newError(http.StatusBadRequest, "invalid_end_user", "end_user.email must be an e-mail address such as ada@example.com")
 		}
 	}

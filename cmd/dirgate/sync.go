@@ -10,12 +10,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/mail"
 	"net/url"
 	"os"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/dirgate/dirgate/internal/membership"
 )
 
 // Exit codes of "dirgate sync" beyond 0 (succeeded), 1 (job failed or canceled, or an item failed)
@@ -304,7 +305,7 @@ func (r *syncRunner) parseFlags(args []string, stderr io.Writer) (syncFlags, err
 	if f.mode != "add_only" && f.mode != "mirror" {
 		problems = append(problems, "--mode must be add_only or mirror")
 	}
-	if !validRole(f.defaultRole) {
+	if !membership.ValidRole(f.defaultRole) {
 		problems = append(problems, "--default-role must be light, regular or admin")
 	}
 	if len(problems) > 0 {
@@ -312,8 +313,6 @@ func (r *syncRunner) parseFlags(args []string, stderr io.Writer) (syncFlags, err
 	}
 	return f, nil
 }
-
-func validRole(r string) bool { return r == "light" || r == "regular" || r == "admin" }
 
 // readMembersFile reads and validates the members CSV at path.
 func readMembersFile(path string) ([]syncMember, error) {
@@ -414,11 +413,11 @@ func parseMembersCSV(in io.Reader) ([]syncMember, error) {
 		case m.Email == "":
 			errs = append(errs, fmt.Sprintf("line %d: email is empty", line))
 			continue
-		case !validEmail(m.Email):
+		case !membership.ValidEmail(m.Email):
 			errs = append(errs, fmt.Sprintf("line %d: %q is not an email address", line, m.Email))
 			continue
 		}
-		if m.Role != "" && !validRole(m.Role) {
+		if m.Role != "" && !membership.ValidRole(m.Role) {
 			errs = append(errs, fmt.Sprintf("line %d: role %q is not light, regular or admin", line, rec[roleCol]))
 			continue
 		}
@@ -441,12 +440,6 @@ func parseMembersCSV(in io.Reader) ([]syncMember, error) {
 		return nil, errors.New("the file has a header but no members")
 	}
 	return members, nil
-}
-
-// validEmail accepts a bare address (no display name, no angle brackets).
-func validEmail(s string) bool {
-	a, err := mail.ParseAddress(s)
-	return err == nil && a.Address == s && a.Name == ""
 }
 
 // gatewayClient makes the gateway calls of one run.

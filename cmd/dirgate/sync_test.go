@@ -197,6 +197,8 @@ func TestParseMembersCSV(t *testing.T) {
 			in: "email,role\na@x.com,admin\n\nnot-an-email,light\nc@x.com,boss\nA@X.COM,regular\n,regular\nAnn <g@x.com>\n",
 			errs: []string{"5 errors", `line 4: "not-an-email" is not an email address`, `line 5: role "boss"`,
 				"line 6: duplicate email A@X.COM (first on line 2)", "line 7: email is empty", `line 8: "Ann <g@x.com>" is not`}},
+		// The gateway's plan refuses a domain without a dot; the CLI says so before calling it.
+		{name: "address the gateway refuses", in: "email\na@b\n", errs: []string{`line 2: "a@b" is not an email address`}},
 		{name: "no email column", in: "mail,role\na@x.com,admin\n", errs: []string{"line 1: the header row has no email column"}},
 		{name: "email column twice", in: "email,Email\na@x.com,b@x.com\n", errs: []string{"line 1: the header names column email twice"}},
 		{name: "empty file", in: "\n\n", errs: []string{"the file is empty"}},
