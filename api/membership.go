@@ -111,18 +111,20 @@ func (w *writeCall) invalidate(org int64, spaces []int64, user int64) {
 }
 
 // invalidateMembership drops the cached lists a membership change in the workspaces and the
-// organization touches: their member lists, all users, the person, and (when the linked person
-// is concerned) what they see. Unknown ids are 0 / absent.
+// organization touches: their member lists, all users, the person, the workspace lists (their
+// member_count, and the linked person's role and which workspaces they see), and (when the
+// linked person is concerned) what they see. Unknown ids are 0 / absent.
 func (s *Server) invalidateMembership(ctx context.Context, tenant string, a store.Account, org int64, spaces []int64, user int64) {
-	keys := []string{"users", "user:" + strconv.FormatInt(user, 10)}
+	keys := []string{"users", "user:" + strconv.FormatInt(user, 10), "ws"}
 	for _, space := range spaces {
 		keys = append(keys, "users:ws:"+strconv.FormatInt(space, 10), "ws:"+strconv.FormatInt(space, 10))
 	}
 	if org != 0 {
-		keys = append(keys, "users:org:"+strconv.FormatInt(org, 10), "org:"+strconv.FormatInt(org, 10))
+		o := strconv.FormatInt(org, 10)
+		keys = append(keys, "users:org:"+o, "org:"+o, "ws:org:"+o)
 	}
 	if user == a.PodioUserID {
-		keys = append(keys, "me", "ws", "orgs")
+		keys = append(keys, "me", "orgs")
 	}
 	if err := s.cache.Invalidate(context.WithoutCancel(ctx), cache.Scope{Tenant: tenant, Account: a.ID}, keys...); err != nil {
 		s.log.WarnContext(ctx, "membership write: cache invalidation failed; lists may be stale until their TTL", "err", err)

@@ -506,3 +506,57 @@ func TestOffboardAndUndo(t *testing.T) {
 		})
 	}
 }
+
+// A membership write changes what the workspace lists show (member_count, and for the linked
+// person their role and which workspaces they see): the organization's list and the list of all
+// workspaces are read again after it.
+func TestMembershipWriteInvalidatesWorkspaceLists(t *testing.T) {
+	t.Parallel()
+	h, tok, q := directorySetup(t, harnessOptions{sim: podiosim.Config{InvitedInSpaceMembersV2: true}})
+	const space = "40001"
+	count := func(path string) (int, string) {
+		t.Helper()
+		r := h.mustGet(path, tok)
+		var pg struct {
+			Result []struct {
+				ID          string `json:"id"`
+				MemberCount *int   `json:"member_count"`
+			} `json:"result"`
+		}
+		r.json(t, &pg)
+		for _, w := range pg.Result {
+			if w.ID == space && w.MemberCount != nil {
+				return *w.MemberCount, r.header.Get("X-Cache")
+			}
+		}
+		t.Fatalf("%s: workspace %s without member_count: %s", path, space, r.body)
+		return 0, ""
+	}
+	lists := []string{dir + "/workspaces?organization_id=3001&limit=100&" + q, dir + "/workspaces?limit=100&" + q}
+	before := map[string]int{}
+	for _, p := range lists {
+		before[p], _ = count(p)
+		if _, state := count(p); state != "HIT" {
+			t.Fatalf("%s was not cached (%s): the test proves nothing", p, state)
+		}
+	}
+	acct := q[len("integrated_account_id="):]
+	var leaving int64
+	for id, m := range podioMembers(t, h, tok, acct, 40001) {
+		if m.Role != "admin" {
+			leaving = id
+			break
+		}
+	}
+	if leaving == 0 {
+		t.Fatal("no member to remove")
+	}
+	if r := h.do("DELETE", fmt.Sprintf("%s/workspaces/%s/members/%d?%s", dir, space, leaving, q), tok, nil); r.status != http.StatusNoContent {
+		t.Fatalf("remove: %d %s", r.status, r.body)
+	}
+	for _, p := range lists {
+		if n, state := count(p); state != "MISS" || n != before[p]-1 {
+			t.Errorf("%s after the removal: member_count %d (was %d), X-Cache %s", p, n, before[p], state)
+		}
+	}
+}
