@@ -176,7 +176,7 @@ document.getElementById("open").addEventListener("click", function () { window.p
 	var out string
 	browsertest.Run(t, ctx,
 		cdppage.BringToFront(),
-		chromedp.Poll(`document.getElementById("out").textContent !== ""`, nil, chromedp.WithPollingTimeout(15*time.Second)),
+		chromedp.Poll(`document.getElementById("out").textContent !== ""`, nil, chromedp.WithPollingTimeout(time.Minute)),
 		chromedp.Text("#out", &out, chromedp.ByID),
 	)
 	browsertest.Screenshot(t, ctx, "picker-host")
@@ -202,7 +202,7 @@ document.getElementById("open").addEventListener("click", function () { window.p
 	var raw []json.RawMessage
 	browsertest.Run(t, ctx,
 		chromedp.Evaluate(`window.postMessage("sentinel", location.origin)`, nil),
-		chromedp.Poll(`window.msgs.some(m => m.data === "sentinel")`, nil, chromedp.WithPollingTimeout(15*time.Second)),
+		chromedp.Poll(`window.msgs.some(m => m.data === "sentinel")`, nil, chromedp.WithPollingTimeout(time.Minute)),
 		chromedp.Evaluate(`window.msgs.filter(m => m.data !== "sentinel")`, &raw),
 	)
 	if len(raw) != 1 {
@@ -229,7 +229,7 @@ document.getElementById("open").addEventListener("click", function () { window.p
 		var out string
 		browsertest.Run(t, ctx,
 			cdppage.BringToFront(),
-			chromedp.Poll(`document.getElementById("out").textContent !== ""`, nil, chromedp.WithPollingTimeout(15*time.Second)),
+			chromedp.Poll(`document.getElementById("out").textContent !== ""`, nil, chromedp.WithPollingTimeout(time.Minute)),
 			chromedp.Text("#out", &out, chromedp.ByID),
 		)
 		return out
@@ -271,9 +271,9 @@ document.getElementById("open").addEventListener("click", function () { window.p
 		// the front; a background tab runs no animation frames, and Poll waits for them.
 		cdppage.BringToFront(),
 		// Once the picker has closed, a message the page sends itself is the last one to arrive.
-		chromedp.Poll(`window.popup.closed`, nil, chromedp.WithPollingTimeout(15*time.Second)),
+		chromedp.Poll(`window.popup.closed`, nil, chromedp.WithPollingTimeout(time.Minute)),
 		chromedp.Evaluate(`window.postMessage("sentinel", location.origin)`, nil),
-		chromedp.Poll(`window.msgs.some(m => m.data === "sentinel")`, nil, chromedp.WithPollingTimeout(15*time.Second)),
+		chromedp.Poll(`window.msgs.some(m => m.data === "sentinel")`, nil, chromedp.WithPollingTimeout(time.Minute)),
 		chromedp.Evaluate(`window.msgs.filter(m => m.data !== "sentinel")`, &msgs),
 	)
 	if len(msgs) != 0 {

@@ -306,10 +306,10 @@ func TestBrowserLinkPopup(t *testing.T) {
 		var res, messages string
 		browsertest.Run(t, ctx,
 			page.BringToFront(),
-			chromedp.Poll(`document.getElementById("result").textContent !== ""`, nil, chromedp.WithPollingTimeout(10*time.Second)),
+			chromedp.Poll(`document.getElementById("result").textContent !== ""`, nil, chromedp.WithPollingTimeout(time.Minute)),
 			// A message the page sends itself arrives after any the popup sent before it.
 			chromedp.Evaluate(`window.postMessage("sentinel", location.origin)`, nil),
-			chromedp.Poll(`got.some(m => m.data === "sentinel")`, nil, chromedp.WithPollingTimeout(10*time.Second)),
+			chromedp.Poll(`got.some(m => m.data === "sentinel")`, nil, chromedp.WithPollingTimeout(time.Minute)),
 			chromedp.Text(`#result`, &res, chromedp.ByQuery),
 			chromedp.Evaluate(`JSON.stringify(got.filter(m => m.data !== "sentinel"))`, &messages),
 		)

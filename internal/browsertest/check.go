@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/chromedp/cdproto/accessibility"
 	"github.com/chromedp/cdproto/dom"
@@ -39,7 +38,7 @@ func CheckPage(t testing.TB, ctx context.Context, name string) {
 	if err := attach(ctx); err != nil {
 		t.Fatalf("%s: attaching the tab: %v", name, err)
 	}
-	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	rctx, cancel := context.WithTimeout(ctx, guard)
 	defer cancel()
 
 	var doc struct {
