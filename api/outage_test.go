@@ -82,10 +82,31 @@ func TestRedisKilledMidLoad(t *testing.T) {
 	if r := h.get(h.url, "/readyz", ""); r.status != http.StatusOK || !strings.Contains(string(r.body), `"ready"`) {
 		t.Fatalf("readyz before the outage: %d %s", r.status, r.body)
 	}
-	time.Sleep(time.Second)
+	// Each phase lasts until the load has made enough requests in it, however fast this machine is.
+	served := func(ph string, n int) {
+		t.Helper()
+		for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+			mu.Lock()
+			k := 0
+			for _, r := range results {
+				if r.phase == ph {
+					k++
+				}
+			}
+			mu.Unlock()
+			if k >= n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("only %d requests %s within a minute", k, ph)
+			}
+		}
+	}
+	const perPhase = 40
+	served("before", perPhase)
 	srv.Kill()
 	phase.Store("redis down")
-	time.Sleep(time.Second)
+	served("redis down", perPhase/2)
 	// What needs Redis says so (503, retry soon); readiness holds, degraded; the budget is this
 	// replica's own view.
 	r := h.get(h.url, "/integrated-accounts", tok)
@@ -98,10 +119,10 @@ func TestRedisKilledMidLoad(t *testing.T) {
 	if r := h.get(h.url, "/integrated-accounts/"+acct+"/budget", tok); r.status != http.StatusOK {
 		t.Errorf("budget with Redis down: %d %s", r.status, r.body)
 	}
-	time.Sleep(time.Second)
+	served("redis down", perPhase)
 	srv.Start()
 	phase.Store("redis back")
-	time.Sleep(2 * time.Second)
+	served("redis back", 2*perPhase)
 	close(stop)
 	wg.Wait()
 
