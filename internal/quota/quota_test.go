@@ -1,7 +1,6 @@
 package quota_test
 
 import (
-	"bytes"
 	"errors"
 	"log/slog"
 	"math/rand/v2"
@@ -20,6 +19,7 @@ import (
 	"github.com/dirgate/dirgate/internal/redistest"
 	"github.com/dirgate/dirgate/internal/store"
 	"github.com/dirgate/dirgate/internal/testclock"
+	"github.com/dirgate/dirgate/internal/testlog"
 )
 
 var acct = quota.Key{ClientID: "app", UserID: 42}
@@ -603,22 +603,7 @@ func TestKeys(t *testing.T) {
 }
 
 // syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testlog.Buffer
 
 // timed runs f and fails when it does not return: against a blackholed Redis, a call that is not
 // bounded by OpTimeout waits forever, so any finite bound tells the two apart. The bound is a

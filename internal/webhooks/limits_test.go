@@ -170,10 +170,7 @@ func TestWebhookDeliveryDoesNotFollowRedirects(t *testing.T) {
 		http.Redirect(w, r, elsewhere.URL+"/stolen", http.StatusTemporaryRedirect)
 	}))
 	t.Cleanup(redirector.Close)
-	w, _, err := e.store.Create(context.Background(), "acme", webhooks.NewWebhook{URL: redirector.URL, Events: []string{"*"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := e.hook("acme", redirector.URL)
 	e.startWorker(e.store, nil)
 	ev := e.emit(e.dispatcher(e.store), "acme", "a1", events.UserAdded, nil)
 	d := e.delivery("acme", w.ID, ev.ID, func(d webhooks.Delivery) bool { return d.Attempts >= 1 && d.LastStatusCode != 0 })
@@ -190,10 +187,7 @@ func TestWebhookHTTPRefusedAtDelivery(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, true, nil)
 	rcv := newReceiver(t, nil)
-	w, _, err := e.store.Create(context.Background(), "acme", webhooks.NewWebhook{URL: rcv.URL, Events: []string{"*"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	w := e.hook("acme", rcv.URL)
 	strict, err := webhooks.NewStore(webhooks.StoreOptions{Client: e.rdb, Prefix: e.rdb.Prefix, Ring: e.ring, AllowPrivate: true, Now: e.clock.Now})
 	if err != nil {
 		t.Fatal(err)
@@ -267,4 +261,14 @@ func TestWebhookTenantCannotTakeAllWorkers(t *testing.T) {
 	if n := inFlight.Load(); n != perTenant {
 		t.Errorf("%d of tenant A's deliveries in flight, want %d (they hang until released)", n, perTenant)
 	}
+}
+
+// hook creates a webhook for every event type, failing the test if it cannot.
+func (e *env) hook(tenant, url string) webhooks.Webhook {
+	e.t.Helper()
+	w, _, err := e.store.Create(context.Background(), tenant, webhooks.NewWebhook{URL: url, Events: []string{"*"}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return w
 }
