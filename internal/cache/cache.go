@@ -146,6 +146,8 @@ type Cache struct {
 	snapshotTTL  time.Duration
 
 	flights singleflight.Group
+	// joined, when set (tests only), is called once a caller has joined a flight.
+	joined func()
 	// downUntil is the UnixNano (on c.now's clock) before which Redis is skipped.
 	downUntil atomic.Int64
 	// down remembers that the last Redis outcome was a failure, so each outage logs once.
@@ -408,6 +410,9 @@ func (c *Cache) join(ctx context.Context, flight string, fill func(fctx context.
 		fctx = context.WithValue(fctx, leaderDeadline{}, d)
 	}
 	ch := c.flights.DoChan(flight, func() (any, error) { return fill(fctx), nil })
+	if c.joined != nil {
+		c.joined() // tests: the caller is in the flight now
+	}
 	select {
 	case v := <-ch:
 		return v.Val.(result), nil

@@ -880,6 +880,8 @@ func TestCancelledCallerDoesNotFailOthers(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	c, _ := e.cache(t, nil)
+	joins := make(chan struct{}, 2)
+	cache.OnJoin(c, func() { joins <- struct{}{} })
 	started, release := make(chan struct{}), make(chan struct{})
 	var fetchErr atomic.Value
 	fetch := func(ctx context.Context) ([][]byte, bool, error) {
@@ -903,6 +905,10 @@ func TestCancelledCallerDoesNotFailOthers(t *testing.T) {
 		}
 		joined <- s
 	}()
+	// Both callers are in the one fill before it may end (else the second would find the
+	// snapshot already made: a HIT, not a join).
+	<-joins
+	<-joins
 	cancel()
 	if err := <-leaderDone; !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled caller: %v", err)
