@@ -47,6 +47,18 @@ func TestDirectoryConformance(t *testing.T) {
 		OrganizationID: demoNorthwind,
 		WorkspaceID:    demoSales,
 		MissingID:      "999999999",
+		Failing: func(t *testing.T, failure string) unified.Directory {
+			f := setup(t, podiosim.Config{})
+			d := f.directory(t, adminMail, podio.DirectoryOptions{})
+			fault := podiosim.Fault{Route: "*", Status: http.StatusServiceUnavailable}
+			if failure == unifiedtest.FailRateLimited {
+				fault = podiosim.Fault{Route: "*", RateLimit: true}
+			}
+			if err := f.sim.AddFault(fault); err != nil {
+				t.Fatal(err)
+			}
+			return d
+		},
 	})
 }
 

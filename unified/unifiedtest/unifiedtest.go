@@ -24,7 +24,17 @@ type Fixture struct {
 	OrganizationID, WorkspaceID string
 	// MissingID is an id no object has.
 	MissingID string
+	// Failing returns a Directory as New's whose provider answers every call with the failure
+	// named: FailRateLimited (the provider's quota is spent, with a wait) or FailUnavailable (a
+	// 5xx answer). nil skips the error-contract checks.
+	Failing func(t *testing.T, failure string) unified.Directory
 }
+
+// Failures a Fixture's Failing provides.
+const (
+	FailRateLimited = "rate_limited"
+	FailUnavailable = "unavailable"
+)
 
 // Run runs the conformance suite against f, each check in its own subtest.
 func Run(t *testing.T, f Fixture) {
@@ -39,6 +49,12 @@ func Run(t *testing.T, f Fixture) {
 	t.Run("WorkspaceUsers", func(t *testing.T) { testWorkspaceUsers(t, f) })
 	t.Run("User", func(t *testing.T) { testUser(t, f) })
 	t.Run("NotFound", func(t *testing.T) { testNotFound(t, f) })
+	t.Run("ErrorContract", func(t *testing.T) {
+		if f.Failing == nil {
+			t.Skip("the Fixture has no Failing")
+		}
+		testErrorContract(t, f)
+	})
 	t.Run("PartialOrganizationUsers", func(t *testing.T) {
 		if f.NewLimited == nil {
 			t.Skip("the Fixture has no NewLimited")
@@ -295,6 +311,28 @@ func testNotFound(t *testing.T, f Fixture) {
 				}
 			})
 		}
+	}
+}
+
+// testErrorContract: a provider's failures reach callers as the unified sentinels, with the
+// provider's answer (ProviderError) and, for a rate limit, the wait (RateLimit) to be found by
+// errors.As, so nothing above the adapter needs its types.
+func testErrorContract(t *testing.T, f Fixture) {
+	_, err := f.Failing(t, FailRateLimited).Me(t.Context())
+	if !errors.Is(err, unified.ErrRateLimited) {
+		t.Errorf("rate limited: Me = %v, want an error matching unified.ErrRateLimited", err)
+	}
+	if rl, ok := errors.AsType[unified.RateLimit](err); !ok {
+		t.Errorf("rate limited: %v is not a unified.RateLimit", err)
+	} else if wait, known := rl.RetryAfter(); known && wait <= 0 {
+		t.Errorf("rate limited: a known wait of %v", wait)
+	}
+	_, err = f.Failing(t, FailUnavailable).Me(t.Context())
+	if !errors.Is(err, unified.ErrUpstream) || errors.Is(err, unified.ErrNotFound) || errors.Is(err, unified.ErrRateLimited) {
+		t.Errorf("unavailable: Me = %v, want an error matching unified.ErrUpstream only", err)
+	}
+	if pe, ok := errors.AsType[unified.ProviderError](err); !ok || pe.ProviderStatus() < 500 {
+		t.Errorf("unavailable: %v does not carry the provider's 5xx answer", err)
 	}
 }
 
