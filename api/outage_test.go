@@ -45,8 +45,10 @@ func TestRedisKilledMidLoad(t *testing.T) {
 		phase   atomic.Value
 		mu      sync.Mutex
 		results []result
-		stop    = make(chan struct{})
-		wg      sync.WaitGroup
+		// progress is closed (and replaced) each time a result is added.
+		progress = make(chan struct{})
+		stop     = make(chan struct{})
+		wg       sync.WaitGroup
 	)
 	phase.Store("before")
 	client := h.browser()
@@ -75,6 +77,8 @@ func TestRedisKilledMidLoad(t *testing.T) {
 				}
 				mu.Lock()
 				results = append(results, result{ph, p, status, time.Since(start), err})
+				close(progress) // wakes served
+				progress = make(chan struct{})
 				mu.Unlock()
 			}
 		})
@@ -85,9 +89,10 @@ func TestRedisKilledMidLoad(t *testing.T) {
 	// Each phase lasts until the load has made enough requests in it, however fast this machine is.
 	served := func(ph string, n int) {
 		t.Helper()
-		for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		guard := time.After(time.Minute) // only against a hang
+		for {
 			mu.Lock()
-			k := 0
+			k, next := 0, progress
 			for _, r := range results {
 				if r.phase == ph {
 					k++
@@ -97,7 +102,9 @@ func TestRedisKilledMidLoad(t *testing.T) {
 			if k >= n {
 				return
 			}
-			if time.Now().After(deadline) {
+			select {
+			case <-next:
+			case <-guard:
 				t.Fatalf("only %d requests %s within a minute", k, ph)
 			}
 		}

@@ -32,18 +32,23 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
-// waitFor polls out until re matches, and returns the first submatch.
+// waitFor waits until out matches re (woken by each write), and returns the first submatch.
 func waitFor(t *testing.T, out *syncBuffer, re *regexp.Regexp) string {
 	t.Helper()
 	// Only a guard against a hang: a loaded CI machine (-race, parallel packages) has taken more
 	// than 15 s to start dev mode.
-	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	guard := time.After(2 * time.Minute)
+	for {
+		changed := out.Changed()
 		if m := re.FindStringSubmatch(out.String()); m != nil {
 			return m[1]
 		}
+		select {
+		case <-changed:
+		case <-guard:
+			t.Fatalf("timed out waiting for %v; output:\n%s", re, out.String())
+		}
 	}
-	t.Fatalf("timed out waiting for %v; output:\n%s", re, out.String())
-	return ""
 }
 
 // TestDevQuickstartWorksAsPrinted runs "dirgate dev", then runs the shell block it prints with
