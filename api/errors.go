@@ -160,9 +160,7 @@ func remoteOf(pe unified.ProviderError) *Remote {
 func providerFirst(err error) (unified.ProviderError, bool) {
 	var found unified.ProviderError
 	walkErrors(err, func(e error) bool {
-		switch e {
-		case unified.ErrNotFound, unified.ErrNeedsReauth, unified.ErrInvalidInput, unified.ErrConflict,
-			unified.ErrForbidden, unified.ErrRateLimited, unified.ErrUpstream:
+		if unified.IsSentinel(e) {
 			return true
 		}
 		if pe, ok := e.(unified.ProviderError); ok {

@@ -27,6 +27,15 @@ var (
 	ErrUpstream = errors.New("upstream error")
 )
 
+// IsSentinel reports whether err is one of the sentinels above itself (not an error wrapping one).
+func IsSentinel(err error) bool {
+	switch err {
+	case ErrNotFound, ErrForbidden, ErrNeedsReauth, ErrRateLimited, ErrConflict, ErrInvalidInput, ErrUpstream:
+		return true
+	}
+	return false
+}
+
 // ProviderError is implemented by an error that is the provider's answer to a call. Find it with
 // errors.As; what it means is told by the sentinels it matches with errors.Is.
 type ProviderError interface {
