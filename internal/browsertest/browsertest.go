@@ -123,7 +123,20 @@ func blockThirdPartyCookies(profile string) error {
 // clicks, no screenshots). The window is closed when the test ends.
 func Popup(t testing.TB, ctx context.Context, prefix string, click chromedp.Action) context.Context {
 	t.Helper()
-	ch := chromedp.WaitNewTarget(ctx, func(info *target.Info) bool { return strings.HasPrefix(info.URL, prefix) })
+	// WaitNewTarget also reports targets whose info changes: a window of an earlier Popup on the
+	// same prefix (closing, say) would be taken for the new one, and driving it then hangs. Only
+	// a target that did not exist before the click is the new window.
+	before, err := chromedp.Targets(ctx)
+	if err != nil {
+		t.Fatalf("browser: listing windows: %v", err)
+	}
+	known := map[target.ID]bool{}
+	for _, info := range before {
+		known[info.TargetID] = true
+	}
+	ch := chromedp.WaitNewTarget(ctx, func(info *target.Info) bool {
+		return !known[info.TargetID] && strings.HasPrefix(info.URL, prefix)
+	})
 	Run(t, ctx, click)
 	var id target.ID
 	select {
